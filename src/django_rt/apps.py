@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DjangoRTConfig(AppConfig):
+    name = "django_rt"
+    verbose_name = "django-rt"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,59 @@
+"""System checks: a misconfiguration is reported at start-up, not at the first page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from .conf import rt_settings
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = [
+        Error(problem, hint="See the configuration section of django-rt's README.", id="django_rt.E001")
+        for problem in rt_settings.validate()
+    ]
+    for app, why in (
+        ("django.contrib.sessions", "the WebSocket reads the page's session"),
+        ("django.contrib.auth", "the WebSocket checks the page's user"),
+    ):
+        if not apps.is_installed(app):
+            messages.append(
+                Error(
+                    f"django-rt needs {app!r} in INSTALLED_APPS: {why}.",
+                    id="django_rt.E002",
+                )
+            )
+    if settings.DEBUG and not apps.is_installed("daphne"):
+        messages.append(
+            Warning(
+                "'daphne' is not in INSTALLED_APPS, so `manage.py runserver` serves no "
+                "WebSockets and django-rt pages stay static under it.",
+                hint="Add 'daphne' first in INSTALLED_APPS and set ASGI_APPLICATION, or run "
+                "an ASGI server such as uvicorn. Silence with SILENCED_SYSTEM_CHECKS = "
+                "['django_rt.W001'].",
+                id="django_rt.W001",
+            )
+        )
+    if apps.is_installed("daphne") and not getattr(settings, "ASGI_APPLICATION", None):
+        messages.append(
+            Error(
+                "'daphne' is installed but ASGI_APPLICATION is not set.",
+                hint="Set ASGI_APPLICATION = 'yourproject.asgi.application', where asgi.py "
+                "calls django_rt.asgi.get_asgi_application().",
+                id="django_rt.E003",
+            )
+        )
+    if not apps.is_installed("django.contrib.staticfiles"):
+        messages.append(
+            Warning(
+                "'django.contrib.staticfiles' is not in INSTALLED_APPS: serve "
+                f"STATIC_URL + {rt_settings.SCRIPT!r} yourself so that pages find the client.",
+                id="django_rt.W002",
+            )
+        )
+    return messages

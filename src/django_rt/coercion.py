@@ -1,0 +1,163 @@
+"""Turning gathered browser values into the types a handler's annotations ask for.
+
+The browser sends JSON: strings, booleans, numbers, lists of strings and objects of
+strings (forms). A handler annotates a gathered keyword argument with the Python type it
+wants; :func:`coerce` converts or raises :class:`InvalidValue` with a sentence the page can
+show. Annotations that cannot be coerced safely are refused when the handler is first
+called (:class:`UnsupportedAnnotation`), never guessed at.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import math
+import types
+import typing
+from typing import Any, Literal, Union
+
+_TRUE = frozenset({"true", "on", "1", "yes"})
+_FALSE = frozenset({"false", "off", "0", "no", ""})
+
+
+class InvalidValue(ValueError):
+    """A gathered value does not fit its parameter's annotation."""
+
+
+class UnsupportedAnnotation(TypeError):
+    """A handler parameter's annotation is not one django-rt knows how to coerce to."""
+
+
+def describe(annotation: Any) -> str:
+    """A short human name for an annotation: ``int``, ``list[str]``, ``str | None``."""
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def coerce(value: Any, annotation: Any) -> Any:
+    """Convert ``value`` to ``annotation`` or raise :class:`InvalidValue`."""
+    if annotation is Any or annotation is object or annotation is None:
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Union or origin is types.UnionType:
+        return _coerce_union(value, annotation, args)
+    if origin is Literal:
+        for option in args:
+            try:
+                if coerce(value, type(option)) == option:
+                    return option
+            except InvalidValue:
+                continue
+        raise InvalidValue(f"{value!r} is not one of {', '.join(map(repr, args))}")
+    if value is None:
+        raise InvalidValue(f"expected {describe(annotation)}, got nothing")
+    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset):
+        container = origin or annotation
+        items = value if isinstance(value, list) else [value]
+        if args and not (container is tuple and len(args) == 2 and args[1] is Ellipsis):
+            if container is tuple:
+                raise UnsupportedAnnotation("fixed-length tuple annotations are not supported")
+        item_type = args[0] if args else Any
+        return container(coerce(item, item_type) for item in items)
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise InvalidValue(f"expected an object (a form), got {_kind(value)}")
+        value_type = args[1] if len(args) == 2 else Any
+        return {str(key): coerce(item, value_type) for key, item in value.items()}
+    if origin is not None:
+        raise UnsupportedAnnotation(f"cannot coerce to {describe(annotation)}")
+    if not isinstance(annotation, type):
+        raise UnsupportedAnnotation(f"cannot coerce to {annotation!r}")
+    return _coerce_scalar(value, annotation)
+
+
+def _coerce_union(value: Any, annotation: Any, args: tuple[Any, ...]) -> Any:
+    if value is None:
+        if type(None) in args:
+            return None
+        raise InvalidValue(f"expected {describe(annotation)}, got nothing")
+    errors = []
+    for option in args:
+        if option is type(None):
+            continue
+        try:
+            return coerce(value, option)
+        except InvalidValue as error:
+            errors.append(str(error))
+    raise InvalidValue(f"expected {describe(annotation)}: {'; '.join(errors)}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, bool):
+        return "a boolean"
+    return repr(value)
+
+
+def _scalar_text(value: Any, target: str) -> str:
+    if isinstance(value, list | dict):
+        raise InvalidValue(f"expected {target}, got {_kind(value)}")
+    return str(value).strip()
+
+
+def _coerce_scalar(value: Any, annotation: type) -> Any:
+    name = annotation.__name__
+    if annotation is str:
+        if isinstance(value, list | dict):
+            raise InvalidValue(f"expected text, got {_kind(value)}")
+        return value if isinstance(value, str) else str(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = _scalar_text(value, "a boolean").lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise InvalidValue(f"{value!r} is not a boolean")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise InvalidValue("expected a whole number, got a boolean")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(_scalar_text(value, "a whole number"))
+        except ValueError:
+            raise InvalidValue(f"{value!r} is not a whole number") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise InvalidValue("expected a number, got a boolean")
+        try:
+            number = float(value if isinstance(value, int | float) else _scalar_text(value, "a number"))
+        except ValueError:
+            raise InvalidValue(f"{value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise InvalidValue(f"{value!r} is not a finite number")
+        return number
+    if annotation is decimal.Decimal:
+        try:
+            number = decimal.Decimal(_scalar_text(value, "a decimal number"))
+        except decimal.InvalidOperation:
+            raise InvalidValue(f"{value!r} is not a decimal number") from None
+        if not number.is_finite():
+            raise InvalidValue(f"{value!r} is not a finite number")
+        return number
+    if annotation in (datetime.date, datetime.datetime, datetime.time):
+        try:
+            return annotation.fromisoformat(_scalar_text(value, f"a {name}"))  # type: ignore[attr-defined]
+        except ValueError:
+            raise InvalidValue(f"{value!r} is not an ISO {name}") from None
+    if issubclass(annotation, enum.Enum):
+        for member in annotation:
+            if value == member.value or str(member.value) == str(value):
+                return member
+        raise InvalidValue(f"{value!r} is not a valid {name}")
+    raise UnsupportedAnnotation(f"cannot coerce to {name}")

@@ -1,0 +1,174 @@
+"""The wire protocol between the server and ``rt.js``, defined once on this side.
+
+Every frame is a JSON object whose ``t`` key names its type. The client defines the
+same names once in ``static/django_rt/rt.js`` (``PROTOCOL``); ``tests/test_protocol_sync.py``
+loads that file in Node and checks that both sides agree, so a key is never a bare
+string in two places.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Any
+
+#: Bumped whenever a frame changes shape. A client of another version is refused
+#: at ``join`` and reloads the page to fetch the matching script.
+VERSION = 1
+
+
+class Frame(StrEnum):
+    """Frame types (the value of ``Key.TYPE``)."""
+
+    # client -> server
+    JOIN = "join"
+    EVENT = "event"
+    # server -> client
+    JOINED = "joined"
+    REPLY = "reply"
+    ERROR = "error"
+
+
+class Key(StrEnum):
+    """Keys of a frame."""
+
+    TYPE = "t"
+    VERSION = "v"
+    TOKEN = "token"
+    REF = "ref"
+    HANDLER = "h"
+    GATHERED = "g"
+    TARGET = "target"
+    COMMANDS = "cmds"
+    CODE = "code"
+    MESSAGE = "message"
+    DETAIL = "detail"
+
+
+class TargetKey(StrEnum):
+    """Keys of the ``target`` object: the element that fired the event."""
+
+    ID = "id"
+    TAG = "tag"
+    NAME = "name"
+    VALUE = "value"
+    DATA = "data"
+
+
+class CommandKey(StrEnum):
+    """Keys of one DOM command inside ``Key.COMMANDS``."""
+
+    ACTION = "a"
+    SELECTOR = "s"
+    CONTENT = "c"
+
+
+class Action(StrEnum):
+    """What a command does to the elements its selector matches."""
+
+    HTML = "html"
+    TEXT = "text"
+    APPEND = "append"
+    PREPEND = "prepend"
+    REPLACE = "replace"
+    REMOVE = "remove"
+    ATTR = "attr"
+    ADD_CLASS = "add_class"
+    REMOVE_CLASS = "remove_class"
+    VALUE = "value"
+    FOCUS = "focus"
+    REDIRECT = "redirect"
+    DISPATCH = "dispatch"
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an error frame."""
+
+    BAD_FRAME = "bad_frame"
+    FRAME_TOO_LARGE = "frame_too_large"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    VERSION_MISMATCH = "version_mismatch"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_EXPIRED = "token_expired"
+    FORBIDDEN = "forbidden"
+    UNKNOWN_HANDLER = "unknown_handler"
+    INVALID_VALUE = "invalid_value"
+    VALUE_TOO_LARGE = "value_too_large"
+    RATE_LIMITED = "rate_limited"
+    HANDLER_ERROR = "handler_error"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes after which the client must not simply reconnect."""
+
+    INVALID_TOKEN = 4401
+    FORBIDDEN = 4403
+    TOKEN_EXPIRED = 4408
+    VERSION_MISMATCH = 4426
+
+
+class ConfigKey(StrEnum):
+    """Keys of the JSON page configuration that ``RTView`` renders for the client."""
+
+    VERSION = "v"
+    URL = "url"
+    TOKEN = "token"
+    EVENTS = "events"
+    DEBUG = "debug"
+
+
+class BindingKey(StrEnum):
+    """Keys of one event binding in ``ConfigKey.EVENTS``."""
+
+    EVENT = "e"
+    SELECTOR = "s"
+    HANDLER = "h"
+    GATHER = "g"
+    DEBOUNCE = "debounce"
+    THROTTLE = "throttle"
+    KEY = "key"
+    PREVENT_DEFAULT = "prevent"
+    STOP_PROPAGATION = "stop"
+
+
+class CssClass(StrEnum):
+    """Classes the client sets on the page."""
+
+    CONNECTED = "rt-connected"
+    DISCONNECTED = "rt-disconnected"
+    LOADING = "rt-loading"
+
+
+class DomEvent(StrEnum):
+    """DOM events the client dispatches for user code."""
+
+    CONNECTED = "rt:connected"
+    DISCONNECTED = "rt:disconnected"
+    ERROR = "rt:error"
+
+
+#: The ``<script>`` attribute that carries the page configuration.
+CONFIG_ATTRIBUTE = "data-rt-config"
+
+
+def as_dict() -> dict[str, Any]:
+    """The whole protocol as plain data, in the shape of the client's ``PROTOCOL``."""
+
+    def members(enum: type[StrEnum] | type[IntEnum]) -> dict[str, Any]:
+        return {member.name: member.value for member in enum}
+
+    return {
+        "version": VERSION,
+        "frames": members(Frame),
+        "keys": members(Key),
+        "targetKeys": members(TargetKey),
+        "commandKeys": members(CommandKey),
+        "actions": members(Action),
+        "errors": members(ErrorCode),
+        "close": members(CloseCode),
+        "config": members(ConfigKey),
+        "binding": members(BindingKey),
+        "classes": members(CssClass),
+        "domEvents": members(DomEvent),
+        "configAttribute": CONFIG_ATTRIBUTE,
+    }

@@ -1,0 +1,124 @@
+"""``RTResponse``: what an event handler asks the browser to do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString
+
+from .protocol import Action, CommandKey
+
+_NEEDS_SELECTOR = frozenset(Action) - {Action.REDIRECT, Action.DISPATCH}
+_HTML_ACTIONS = frozenset({Action.HTML, Action.APPEND, Action.PREPEND, Action.REPLACE})
+
+
+class RTResponse:
+    """A DOM update for the elements that ``selector`` matches in the browser.
+
+    ``action`` is one of:
+
+    - ``"html"`` (default), ``"append"``, ``"prepend"``, ``"replace"`` (outer HTML):
+      ``content`` is escaped unless it is safe in Django's sense (``mark_safe``,
+      ``format_html``, a rendered template);
+    - ``"text"``: ``content`` becomes the elements' text;
+    - ``"remove"``: the elements are removed (``content`` is ignored);
+    - ``"attr"``: ``content`` maps attribute names to values (``None`` or ``False``
+      removes the attribute, ``True`` sets it empty);
+    - ``"add_class"`` / ``"remove_class"``: ``content`` is a space-separated class list;
+    - ``"value"``: sets a form control's value (a bool checks a checkbox, a list selects
+      the options of a ``select[multiple]``);
+    - ``"focus"``: focuses the first matching element.
+
+    :meth:`redirect` and :meth:`dispatch` build the two actions that need no element.
+    """
+
+    __slots__ = ("selector", "content", "action")
+
+    def __init__(self, selector: str | None, content: Any = "", action: str = Action.HTML) -> None:
+        try:
+            action = Action(action)
+        except ValueError:
+            choices = ", ".join(repr(a.value) for a in Action)
+            raise ValueError(f"RTResponse: unknown action {action!r}; use one of {choices}") from None
+        if action in _NEEDS_SELECTOR and (not isinstance(selector, str) or not selector.strip()):
+            raise ValueError(f"RTResponse({action.value!r}) needs a CSS selector")
+        if action is Action.ATTR and not isinstance(content, Mapping):
+            raise TypeError('RTResponse(..., action="attr") takes a dict of attribute values')
+        self.selector = selector
+        self.content = content
+        self.action = action
+
+    @classmethod
+    def render(
+        cls,
+        selector: str,
+        template_name: str | list[str],
+        context: Mapping[str, Any] | None = None,
+        request: HttpRequest | None = None,
+        action: str = Action.HTML,
+    ) -> RTResponse:
+        """Render a template fragment into the matching elements, in one call."""
+        return cls(selector, render_to_string(template_name, context, request), action)
+
+    @classmethod
+    def redirect(cls, url: str) -> RTResponse:
+        """Send the browser to ``url``."""
+        return cls(None, str(url), Action.REDIRECT)
+
+    @classmethod
+    def dispatch(cls, name: str, detail: Any = None, selector: str | None = None) -> RTResponse:
+        """Dispatch a bubbling ``CustomEvent`` named ``name`` on the matching elements
+        (on ``document`` without a selector), with ``detail`` (JSON) as its detail."""
+        return cls(selector, {"name": name, "detail": detail}, Action.DISPATCH)
+
+    def as_command(self) -> dict[str, Any]:
+        """The command as the client applies it."""
+        content = self.content
+        if self.action in _HTML_ACTIONS:
+            content = str(conditional_escape(content))
+        elif self.action in (Action.TEXT, Action.ADD_CLASS, Action.REMOVE_CLASS):
+            content = "" if content is None else str(content)
+        elif self.action is Action.ATTR:
+            content = {
+                str(name): value if value is None or isinstance(value, bool) else str(value)
+                for name, value in content.items()
+            }
+        elif self.action is Action.VALUE and not isinstance(content, bool | list | None):
+            content = str(content)
+        elif self.action in (Action.REMOVE, Action.FOCUS):
+            content = None
+        return {
+            CommandKey.ACTION: self.action.value,
+            CommandKey.SELECTOR: self.selector,
+            CommandKey.CONTENT: content,
+        }
+
+    def __repr__(self) -> str:
+        return f"RTResponse({self.selector!r}, {self.content!r}, action={self.action.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RTResponse):
+            return NotImplemented
+        return self.as_command() == other.as_command()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def as_commands(result: Any, handler_name: str) -> list[dict[str, Any]]:
+    """Normalise a handler's return value (one response, several, or ``None``)."""
+    if result is None:
+        return []
+    if isinstance(result, RTResponse):
+        return [result.as_command()]
+    if isinstance(result, Iterable) and not isinstance(result, str | bytes | Mapping | SafeString):
+        items = list(result)
+        if all(isinstance(item, RTResponse) for item in items):
+            return [item.as_command() for item in items]
+    raise TypeError(
+        f"Handler {handler_name}() returned {type(result).__name__}; return an RTResponse, "
+        "a list of them, or None."
+    )

@@ -1,0 +1,104 @@
+"""``RTView``: a ``TemplateView`` whose page talks back to its view over a WebSocket."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.generic import TemplateView
+
+from . import events
+from .conf import rt_settings
+from .events import Handler
+from .protocol import CONFIG_ATTRIBUTE, VERSION, ConfigKey
+from .tokens import PageToken, user_key, view_path
+
+#: The request attribute through which a WebSocket join receives the view instance.
+VIEW_CAPTURE_ATTRIBUTE = "_rt_capture_view"
+
+_BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+# JSON inside <script> must not close the element or open a comment.
+_JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+class RTView(TemplateView):
+    """A ``TemplateView`` with server-side DOM events.
+
+    Decorate methods with :meth:`RTView.event` to make them callable from the page. The
+    page needs no script tag: the client script and its signed page token are injected
+    right before ``</body>`` (or where ``{% rt_script %}`` stands). The view instance
+    that a page's WebSocket joins lives as long as that connection, so attributes set
+    by one handler are there for the next.
+    """
+
+    event = staticmethod(events.event)
+
+    #: The event handlers of this class, by method name (computed per subclass).
+    rt_handlers: ClassVar[dict[str, Handler]] = {}
+
+    #: Set on the instance that serves a WebSocket connection (not a plain GET).
+    rt_connected: bool = False
+
+    _rt_script_rendered: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.rt_handlers = events.collect_handlers(cls)
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        captured = getattr(request, VIEW_CAPTURE_ATTRIBUTE, None)
+        if captured is not None:
+            self.rt_connected = True
+            captured.append(self)
+
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        response = super().render_to_response(context, **response_kwargs)
+        if not self.rt_connected:
+            response.add_post_render_callback(self._inject_script)  # type: ignore[attr-defined]
+        return response
+
+    def rt_config(self) -> dict[str, Any]:
+        """The page configuration the client starts from."""
+        request: HttpRequest = self.request
+        token = PageToken(view=view_path(type(self)), path=request.get_full_path(), user=user_key(request))
+        return {
+            ConfigKey.VERSION: VERSION,
+            ConfigKey.URL: rt_settings.WEBSOCKET_PATH,
+            ConfigKey.TOKEN: token.sign(),
+            ConfigKey.DEBUG: bool(settings.DEBUG),
+            ConfigKey.EVENTS: [
+                binding.as_config(handler)
+                for handler in self.rt_handlers.values()
+                for binding in handler.bindings
+            ],
+        }
+
+    def rt_script(self) -> SafeString:
+        """The client script and its configuration, once per page."""
+        self._rt_script_rendered = True
+        config = json.dumps(self.rt_config(), separators=(",", ":")).translate(_JSON_SCRIPT_ESCAPES)
+        return format_html(
+            '<script type="application/json" {}>{}</script><script src="{}" defer></script>',
+            CONFIG_ATTRIBUTE,
+            SafeString(config),
+            static(rt_settings.SCRIPT),
+        )
+
+    def _inject_script(self, response: HttpResponse) -> None:
+        if self._rt_script_rendered or "html" not in response.get("Content-Type", ""):
+            return
+        script = self.rt_script().encode(response.charset)
+        content = response.content
+        ends = list(_BODY_END.finditer(content))
+        if ends:
+            at = ends[-1].start()
+            response.content = content[:at] + script + content[at:]
+        else:
+            response.content = content + script

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.utils.html import format_html
+
+from django_rt import EventTarget, RTResponse, RTView
+
+from .models import Entry
+
+
+class ExampleView(RTView):
+    template_name = "testapp/example.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entries"] = ["a", "b", "c"]
+        return context
+
+    @RTView.event("click", "#mybutton")
+    def mybutton_click(self, request, gathered="#myinput"):
+        return RTResponse("#result", "Result: " + gathered)
+
+    @RTView.event("click", "#counter")
+    def count(self, request):
+        self.clicks = getattr(self, "clicks", 0) + 1
+        return RTResponse("#count", str(self.clicks))
+
+    @RTView.event("keydown.enter", "#myinput")
+    async def enter(self, request, text: str = "#myinput"):
+        await asyncio.sleep(0)
+        return RTResponse("#entered", f"Entered: {text}", action="text")
+
+    @RTView.event("click", "#fail")
+    def fail(self, request):
+        raise RuntimeError("boom")
+
+    @RTView.event("click", "#deny")
+    def deny(self, request):
+        raise PermissionDenied("not you")
+
+    @RTView.event("click", "#bad-return")
+    def bad_return(self, request):
+        return 42
+
+    @RTView.event("click", "#whoami")
+    def whoami(self, request):
+        return RTResponse("#who", request.user.get_username() or "anonymous", action="text")
+
+
+class TypedView(RTView):
+    template_name = "testapp/typed.html"
+
+    @RTView.event("click", "#go")
+    def go(
+        self,
+        request,
+        count: int = "#count",
+        ratio: float = "#ratio",
+        agree: bool = "#agree",
+        tags: list[str] = "#tags",
+        form: dict = "#form",
+        note: str | None = "#missing",
+        size: Literal["s", "m", "l"] = "#size",
+        target=None,
+    ):
+        self.received = dict(
+            count=count, ratio=ratio, agree=agree, tags=tags, form=form, note=note, size=size
+        )
+        return RTResponse("#out", repr(sorted(self.received.items())), action="text")
+
+    @RTView.event("click", ".row button")
+    def pick(self, request, target: EventTarget = None):
+        return RTResponse("#picked", f"{target.data.get('row')}:{target.id}", action="text")
+
+    @RTView.event("submit", "#form")
+    def submit(self, request, form: dict[str, str] = "#form"):
+        return RTResponse("#out", format_html("<b>{}</b>", form.get("title", "")))
+
+
+class ActionsView(RTView):
+    template_name = "testapp/example.html"
+
+    @RTView.event("click", "#all")
+    def all_actions(self, request):
+        return [
+            RTResponse("#a", "<i>x</i>"),
+            RTResponse("#b", "t", action="text"),
+            RTResponse("#c", {"title": "t", "hidden": None, "open": True}, action="attr"),
+            RTResponse.redirect("/elsewhere/"),
+            RTResponse.dispatch("done", {"n": 1}),
+        ]
+
+
+class InheritedView(ExampleView):
+    # Overridden without a decorator: keeps the parent's binding.
+    def count(self, request):
+        return RTResponse("#count", "child")
+
+    fail = None  # unbinds the parent's handler
+
+
+class PrivateView(LoginRequiredMixin, ExampleView):
+    pass
+
+
+class StaffView(PermissionRequiredMixin, ExampleView):
+    permission_required = "testapp.change_entry"
+
+
+class ItemView(ExampleView):
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if kwargs["pk"] == 404:
+            from django.http import Http404
+
+            raise Http404("no such item")
+        context["pk"] = kwargs["pk"]
+        return context
+
+
+class TagView(ExampleView):
+    template_name = "testapp/tag.html"
+
+
+class EntriesView(RTView):
+    template_name = "testapp/entries.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entries"] = Entry.objects.all()
+        return context
