@@ -80,6 +80,13 @@ class Action(StrEnum):
     DISPATCH = "dispatch"
 
 
+class DispatchKey(StrEnum):
+    """Keys of the content of a ``dispatch`` command."""
+
+    NAME = "name"
+    DETAIL = "detail"
+
+
 class ErrorCode(StrEnum):
     """The ``code`` of an error frame."""
 
@@ -164,6 +171,7 @@ def as_dict() -> dict[str, Any]:
         "targetKeys": members(TargetKey),
         "commandKeys": members(CommandKey),
         "actions": members(Action),
+        "dispatchKeys": members(DispatchKey),
         "errors": members(ErrorCode),
         "close": members(CloseCode),
         "config": members(ConfigKey),
