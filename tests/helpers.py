@@ -26,7 +26,9 @@ def load_page(client: Client, url: str) -> dict[str, Any]:
     return page_config(response.content.decode())
 
 
-def socket(application: Any, client: Client | None = None, origin: str = "http://testserver") -> WebsocketCommunicator:
+def socket(
+    application: Any, client: Client | None = None, origin: str = "http://testserver"
+) -> WebsocketCommunicator:
     headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
     if client is not None and client.cookies:
         cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
@@ -41,6 +43,10 @@ async def join(communicator: WebsocketCommunicator, token: str) -> dict[str, Any
     return await communicator.receive_json_from(timeout=5)
 
 
-async def event(communicator: WebsocketCommunicator, handler: str, ref: int = 1, **extra: Any) -> dict[str, Any]:
-    await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: ref, Key.HANDLER: handler, **extra})
+async def event(
+    communicator: WebsocketCommunicator, handler: str, ref: int = 1, **extra: Any
+) -> dict[str, Any]:
+    await communicator.send_json_to(
+        {Key.TYPE: Frame.EVENT, Key.REF: ref, Key.HANDLER: handler, **extra}
+    )
     return await communicator.receive_json_from(timeout=5)

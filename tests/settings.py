@@ -1,6 +1,7 @@
 """Settings of the test project (tests/testapp)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -40,9 +41,15 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "test.sqlite3",
-        # A file, not memory: the browser tests' ASGI server runs in another thread.
-        "TEST": {"NAME": os.environ.get("DJANGO_RT_TEST_DB", str(BASE_DIR / "test.sqlite3"))},
+        "NAME": BASE_DIR / "unused.sqlite3",
+        # A file, not memory: the browser tests' ASGI server runs in another thread. One
+        # per test process, so that concurrent runs on one machine never share it.
+        "TEST": {
+            "NAME": os.environ.get(
+                "DJANGO_RT_TEST_DB",
+                os.path.join(tempfile.gettempdir(), f"django-rt-tests-{os.getpid()}.sqlite3"),
+            )
+        },
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

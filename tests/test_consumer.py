@@ -33,15 +33,25 @@ async def test_click_example_round_trip(application):
     assert reply == {
         Key.TYPE: Frame.REPLY,
         Key.REF: 7,
-        Key.COMMANDS: [{CommandKey.ACTION: "html", CommandKey.SELECTOR: "#result", CommandKey.CONTENT: "Result: hello"}],
+        Key.COMMANDS: [
+            {
+                CommandKey.ACTION: "html",
+                CommandKey.SELECTOR: "#result",
+                CommandKey.CONTENT: "Result: hello",
+            }
+        ],
     }
     await communicator.disconnect()
 
 
 async def test_gathered_html_is_escaped(application):
     communicator, _ = await joined_socket(application)
-    reply = await event(communicator, "mybutton_click", g={"gathered": "<img src=x onerror=alert(1)>"})
-    assert reply[Key.COMMANDS][0][CommandKey.CONTENT] == "Result: &lt;img src=x onerror=alert(1)&gt;"
+    reply = await event(
+        communicator, "mybutton_click", g={"gathered": "<img src=x onerror=alert(1)>"}
+    )
+    assert (
+        reply[Key.COMMANDS][0][CommandKey.CONTENT] == "Result: &lt;img src=x onerror=alert(1)&gt;"
+    )
     await communicator.disconnect()
 
 
@@ -92,15 +102,25 @@ async def assert_join_refused(communicator, token, code, close_code, version=VER
 
 
 async def test_forged_token_is_refused(application):
-    forged = signing.dumps({"v": "tests.testapp.views.ExampleView", "p": "/", "u": ""}, key="wrong", salt=SALT)
-    await assert_join_refused(socket(application), forged, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN)
-    await assert_join_refused(socket(application), "garbage", ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN)
-    await assert_join_refused(socket(application), None, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN)
+    forged = signing.dumps(
+        {"v": "tests.testapp.views.ExampleView", "p": "/", "u": ""}, key="wrong", salt=SALT
+    )
+    await assert_join_refused(
+        socket(application), forged, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN
+    )
+    await assert_join_refused(
+        socket(application), "garbage", ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN
+    )
+    await assert_join_refused(
+        socket(application), None, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN
+    )
 
 
 async def test_token_of_another_salt_is_refused(application):
     other = signing.dumps({"v": "tests.testapp.views.ExampleView", "p": "/", "u": ""})
-    await assert_join_refused(socket(application), other, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN)
+    await assert_join_refused(
+        socket(application), other, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN
+    )
 
 
 async def test_expired_token_is_refused(application):
@@ -118,15 +138,23 @@ async def test_expired_token_is_refused(application):
 async def test_other_protocol_version_is_refused(application):
     config = await sync_to_async(load_page)(Client(), "/")
     await assert_join_refused(
-        socket(application), config["token"], ErrorCode.VERSION_MISMATCH, CloseCode.VERSION_MISMATCH, version=0
+        socket(application),
+        config["token"],
+        ErrorCode.VERSION_MISMATCH,
+        CloseCode.VERSION_MISMATCH,
+        version=0,
     )
 
 
 async def test_token_for_a_view_the_url_no_longer_serves(application):
     token = PageToken("tests.testapp.views.TypedView", "/", "").sign()
-    await assert_join_refused(socket(application), token, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN)
+    await assert_join_refused(
+        socket(application), token, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN
+    )
     token = PageToken("tests.testapp.views.ExampleView", "/gone/", "").sign()
-    await assert_join_refused(socket(application), token, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN)
+    await assert_join_refused(
+        socket(application), token, ErrorCode.INVALID_TOKEN, CloseCode.INVALID_TOKEN
+    )
 
 
 async def test_origin_must_be_an_allowed_host(application):
@@ -141,10 +169,14 @@ async def test_login_required_applies_to_the_socket(application):
     await sync_to_async(client.force_login)(alice)
     config = await sync_to_async(load_page)(client, "/private/")
     # The same token from a browser that is not logged in: refused (another user).
-    await assert_join_refused(socket(application), config["token"], ErrorCode.FORBIDDEN, CloseCode.FORBIDDEN)
+    await assert_join_refused(
+        socket(application), config["token"], ErrorCode.FORBIDDEN, CloseCode.FORBIDDEN
+    )
     # A token made for an anonymous user on a login-required page: the mixin redirects.
     anonymous = PageToken("tests.testapp.views.PrivateView", "/private/", "").sign()
-    error = await assert_join_refused(socket(application), anonymous, ErrorCode.FORBIDDEN, CloseCode.FORBIDDEN)
+    error = await assert_join_refused(
+        socket(application), anonymous, ErrorCode.FORBIDDEN, CloseCode.FORBIDDEN
+    )
     assert "302" in error[Key.MESSAGE] and "/login/" in error[Key.MESSAGE]
     # The logged-in browser joins, and handlers see its user.
     communicator = socket(application, client)
@@ -164,7 +196,9 @@ async def test_permission_required_applies_to_the_socket(application):
     client = Client()
     await sync_to_async(client.force_login)(bob)
     token = PageToken("tests.testapp.views.StaffView", "/staff/", str(bob.pk)).sign()
-    error = await assert_join_refused(socket(application, client), token, ErrorCode.FORBIDDEN, CloseCode.FORBIDDEN)
+    error = await assert_join_refused(
+        socket(application, client), token, ErrorCode.FORBIDDEN, CloseCode.FORBIDDEN
+    )
     assert error[Key.MESSAGE]
     permission = await sync_to_async(Permission.objects.get)(codename="change_entry")
     await sync_to_async(bob.user_permissions.add)(permission)
@@ -212,7 +246,9 @@ async def test_unbound_handler_of_a_subclass_is_refused(application):
 
 async def test_oversized_frame_is_refused(application):
     communicator, _ = await joined_socket(application)
-    await communicator.send_to(text_data=json.dumps({"t": "event", "h": "x", "g": {"a": "x" * 70_000}}))
+    await communicator.send_to(
+        text_data=json.dumps({"t": "event", "h": "x", "g": {"a": "x" * 70_000}})
+    )
     error = await expect_error(communicator, ErrorCode.FRAME_TOO_LARGE)
     assert "65536" in error[Key.MESSAGE]
     await assert_still_works(communicator)
@@ -230,8 +266,15 @@ async def test_oversized_value_is_refused(application):
 
 @pytest.mark.parametrize(
     "raw",
-    ["not json", "[1, 2]", '"text"', '{"t": "nope"}', '{"t": "event", "ref": "x", "h": "count"}',
-     '{"t": "event", "h": "mybutton_click", "g": [1]}', "[" * 5000 + "]" * 5000],
+    [
+        "not json",
+        "[1, 2]",
+        '"text"',
+        '{"t": "nope"}',
+        '{"t": "event", "ref": "x", "h": "count"}',
+        '{"t": "event", "h": "mybutton_click", "g": [1]}',
+        "[" * 5000 + "]" * 5000,
+    ],
 )
 async def test_malformed_frame_is_refused(application, raw):
     communicator, _ = await joined_socket(application)
@@ -259,7 +302,9 @@ async def test_event_before_join_is_refused(application):
 
 async def test_second_join_is_refused(application):
     communicator, config = await joined_socket(application)
-    await communicator.send_json_to({Key.TYPE: Frame.JOIN, Key.VERSION: VERSION, Key.TOKEN: config["token"]})
+    await communicator.send_json_to(
+        {Key.TYPE: Frame.JOIN, Key.VERSION: VERSION, Key.TOKEN: config["token"]}
+    )
     await expect_error(communicator, ErrorCode.ALREADY_JOINED)
     await assert_still_works(communicator)
     await communicator.disconnect()
@@ -310,7 +355,13 @@ async def test_rate_limit(application):
             reply = await event(limited, "count", ref=ref)
             codes.append(reply.get(Key.CODE))
         # The join took one token from the burst of three.
-        assert codes == [None, None, ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]
+        assert codes == [
+            None,
+            None,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.RATE_LIMITED,
+        ]
         await limited.disconnect()
     await assert_still_works(communicator)
     await communicator.disconnect()
@@ -324,13 +375,31 @@ async def test_typed_gathered_values(application):
     reply = await event(
         communicator,
         "go",
-        g={"count": "3", "ratio": "0.5", "agree": True, "tags": ["x", "z"], "form": {"title": "Hi", "n": ["1", "2"]},
-           "note": None, "size": "m"},
+        g={
+            "count": "3",
+            "ratio": "0.5",
+            "agree": True,
+            "tags": ["x", "z"],
+            "form": {"title": "Hi", "n": ["1", "2"]},
+            "note": None,
+            "size": "m",
+        },
     )
     assert reply[Key.TYPE] == Frame.REPLY, reply
     content = reply[Key.COMMANDS][0][CommandKey.CONTENT]
-    assert content == repr(sorted({"count": 3, "ratio": 0.5, "agree": True, "tags": ["x", "z"],
-                                   "form": {"title": "Hi", "n": ["1", "2"]}, "note": None, "size": "m"}.items()))
+    assert content == repr(
+        sorted(
+            {
+                "count": 3,
+                "ratio": 0.5,
+                "agree": True,
+                "tags": ["x", "z"],
+                "form": {"title": "Hi", "n": ["1", "2"]},
+                "note": None,
+                "size": "m",
+            }.items()
+        )
+    )
     await communicator.disconnect()
 
 
@@ -347,20 +416,37 @@ async def test_typed_gathered_values(application):
 )
 async def test_gathered_value_of_the_wrong_type(application, name, value, fragment):
     communicator, _ = await joined_socket(application, "/typed/")
-    values = {"count": "1", "ratio": "1", "agree": False, "tags": [], "form": {}, "size": "s", name: value}
+    values = {
+        "count": "1",
+        "ratio": "1",
+        "agree": False,
+        "tags": [],
+        "form": {},
+        "size": "s",
+        name: value,
+    }
     error = await event(communicator, "go", ref=5, g=values)
     assert error[Key.CODE] == ErrorCode.INVALID_VALUE and error[Key.REF] == 5
     assert fragment in error[Key.MESSAGE] and f"go(): {name}" in error[Key.MESSAGE]
-    reply = await event(communicator, "go", g={**values, name: {"count": 2, "ratio": 2.5, "agree": "on",
-                                                                   "form": {"a": "b"}, "size": "l"}[name]})
+    reply = await event(
+        communicator,
+        "go",
+        g={
+            **values,
+            name: {"count": 2, "ratio": 2.5, "agree": "on", "form": {"a": "b"}, "size": "l"}[name],
+        },
+    )
     assert reply[Key.TYPE] == Frame.REPLY
     await communicator.disconnect()
 
 
 async def test_target_reaches_the_handler(application):
     communicator, _ = await joined_socket(application, "/typed/")
-    reply = await event(communicator, "pick", target={"id": "b2", "tag": "button", "name": None, "value": "",
-                                                      "data": {"row": "r2"}})
+    reply = await event(
+        communicator,
+        "pick",
+        target={"id": "b2", "tag": "button", "name": None, "value": "", "data": {"row": "r2"}},
+    )
     assert reply[Key.COMMANDS][0][CommandKey.CONTENT] == "r2:b2"
     error = await event(communicator, "pick", target="b2")
     assert error[Key.CODE] == ErrorCode.BAD_FRAME
@@ -371,7 +457,9 @@ async def test_target_reaches_the_handler(application):
 
 async def test_handlers_only_receive_declared_values(application):
     communicator, _ = await joined_socket(application)
-    reply = await event(communicator, "mybutton_click", g={"gathered": "x", "request": "forged", "self": 1})
+    reply = await event(
+        communicator, "mybutton_click", g={"gathered": "x", "request": "forged", "self": 1}
+    )
     assert reply[Key.COMMANDS][0][CommandKey.CONTENT] == "Result: x"
     await communicator.disconnect()
 

@@ -28,10 +28,10 @@ def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
     # Imported after setup: Channels' auth middleware touches the app registry.
     from channels.auth import AuthMiddlewareStack
     from channels.routing import ProtocolTypeRouter, URLRouter
-    from channels.security.websocket import AllowedHostsOriginValidator
+    from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
     from django.apps import apps
     from django.conf import settings
-    from django.urls import path
+    from django.urls import path, re_path
 
     from .conf import rt_settings
     from .consumer import RTConsumer
@@ -42,6 +42,11 @@ def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = ASGIStaticFilesHandler(http)
-    routes = [path(rt_settings.WEBSOCKET_PATH.lstrip("/"), RTConsumer.as_asgi()), *websocket_urlpatterns]
+    routes = [
+        path(rt_settings.WEBSOCKET_PATH.lstrip("/"), RTConsumer.as_asgi()),  # type: ignore[arg-type]
+        *websocket_urlpatterns,
+        # Any other path is refused at the handshake instead of crashing the application.
+        re_path(r"", WebsocketDenier.as_asgi()),  # type: ignore[arg-type]
+    ]
     websocket = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))
     return ProtocolTypeRouter({"http": http, "websocket": websocket})

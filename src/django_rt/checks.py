@@ -14,7 +14,11 @@ from .conf import rt_settings
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = [
-        Error(problem, hint="See the configuration section of django-rt's README.", id="django_rt.E001")
+        Error(
+            problem,
+            hint="See the configuration section of django-rt's README.",
+            id="django_rt.E001",
+        )
         for problem in rt_settings.validate()
     ]
     for app, why in (

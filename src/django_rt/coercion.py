@@ -36,8 +36,61 @@ def describe(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
+_SCALARS = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime, datetime.time)
+_CONTAINERS = (list, tuple, set, frozenset)
+
+
+def check_annotation(annotation: Any) -> None:
+    """Raise :class:`UnsupportedAnnotation` unless :func:`coerce` supports ``annotation``.
+
+    Checked before any value is looked at, so an unsupported annotation is refused
+    whatever the browser sent (nothing, an empty list, a value another union member fits).
+    """
+    if annotation is Any or annotation is object or annotation is None:
+        return
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Union or origin is types.UnionType:
+        for option in args:
+            if option is not type(None):
+                check_annotation(option)
+        return
+    if origin is Literal:
+        for option in args:
+            simple = option is None or type(option) in (str, int, bool)
+            if not (simple or isinstance(option, enum.Enum)):
+                raise UnsupportedAnnotation(f"cannot coerce to {describe(annotation)}")
+        return
+    if origin in _CONTAINERS or annotation in _CONTAINERS:
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            raise UnsupportedAnnotation("fixed-length tuple annotations are not supported")
+        if args:
+            check_annotation(args[0])
+        return
+    if origin is dict or annotation is dict:
+        if args:
+            if args[0] is not str and args[0] is not Any:
+                raise UnsupportedAnnotation(
+                    f"cannot coerce to {describe(annotation)}: the keys of a form are text, "
+                    "annotate dict[str, ...]"
+                )
+            check_annotation(args[1])
+        return
+    if origin is not None:
+        raise UnsupportedAnnotation(f"cannot coerce to {describe(annotation)}")
+    if not isinstance(annotation, type):
+        raise UnsupportedAnnotation(f"cannot coerce to {annotation!r}")
+    if annotation not in _SCALARS and not issubclass(annotation, enum.Enum):
+        raise UnsupportedAnnotation(f"cannot coerce to {annotation.__name__}")
+
+
 def coerce(value: Any, annotation: Any) -> Any:
     """Convert ``value`` to ``annotation`` or raise :class:`InvalidValue`."""
+    check_annotation(annotation)
+    return _coerce(value, annotation)
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
     if annotation is Any or annotation is object or annotation is None:
         return value
     origin = typing.get_origin(annotation)
@@ -46,31 +99,34 @@ def coerce(value: Any, annotation: Any) -> Any:
         return _coerce_union(value, annotation, args)
     if origin is Literal:
         for option in args:
+            if option is None:
+                if value is None:
+                    return None
+                continue
             try:
-                if coerce(value, type(option)) == option:
+                if _coerce(value, type(option)) == option:
                     return option
             except InvalidValue:
                 continue
         raise InvalidValue(f"{value!r} is not one of {', '.join(map(repr, args))}")
     if value is None:
         raise InvalidValue(f"expected {describe(annotation)}, got nothing")
-    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset):
+    if origin in _CONTAINERS or annotation in _CONTAINERS:
         container = origin or annotation
         items = value if isinstance(value, list) else [value]
-        if args and not (container is tuple and len(args) == 2 and args[1] is Ellipsis):
-            if container is tuple:
-                raise UnsupportedAnnotation("fixed-length tuple annotations are not supported")
         item_type = args[0] if args else Any
-        return container(coerce(item, item_type) for item in items)
+        coerced = [_coerce(item, item_type) for item in items]
+        try:
+            return container(coerced)
+        except TypeError:  # a list or an object cannot be an item of a set
+            raise InvalidValue(
+                f"expected {describe(annotation)}, got a list of lists or objects"
+            ) from None
     if origin is dict or annotation is dict:
         if not isinstance(value, dict):
             raise InvalidValue(f"expected an object (a form), got {_kind(value)}")
         value_type = args[1] if len(args) == 2 else Any
-        return {str(key): coerce(item, value_type) for key, item in value.items()}
-    if origin is not None:
-        raise UnsupportedAnnotation(f"cannot coerce to {describe(annotation)}")
-    if not isinstance(annotation, type):
-        raise UnsupportedAnnotation(f"cannot coerce to {annotation!r}")
+        return {str(key): _coerce(item, value_type) for key, item in value.items()}
     return _coerce_scalar(value, annotation)
 
 
@@ -84,7 +140,7 @@ def _coerce_union(value: Any, annotation: Any, args: tuple[Any, ...]) -> Any:
         if option is type(None):
             continue
         try:
-            return coerce(value, option)
+            return _coerce(value, option)
         except InvalidValue as error:
             errors.append(str(error))
     raise InvalidValue(f"expected {describe(annotation)}: {'; '.join(errors)}")
@@ -128,36 +184,44 @@ def _coerce_scalar(value: Any, annotation: type) -> Any:
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
+        text = _scalar_text(value, "a whole number")
         try:
-            return int(_scalar_text(value, "a whole number"))
+            return int(text)
         except ValueError:
             raise InvalidValue(f"{value!r} is not a whole number") from None
     if annotation is float:
         if isinstance(value, bool):
             raise InvalidValue("expected a number, got a boolean")
+        source = value if isinstance(value, int | float) else _scalar_text(value, "a number")
         try:
-            number = float(value if isinstance(value, int | float) else _scalar_text(value, "a number"))
+            number = float(source)
         except ValueError:
             raise InvalidValue(f"{value!r} is not a number") from None
+        except OverflowError:  # an int too large for a float
+            raise InvalidValue(f"{value!r} is not a finite number") from None
         if not math.isfinite(number):
             raise InvalidValue(f"{value!r} is not a finite number")
         return number
     if annotation is decimal.Decimal:
+        text = _scalar_text(value, "a decimal number")
         try:
-            number = decimal.Decimal(_scalar_text(value, "a decimal number"))
+            amount = decimal.Decimal(text)
         except decimal.InvalidOperation:
             raise InvalidValue(f"{value!r} is not a decimal number") from None
-        if not number.is_finite():
+        if not amount.is_finite():
             raise InvalidValue(f"{value!r} is not a finite number")
-        return number
+        return amount
     if annotation in (datetime.date, datetime.datetime, datetime.time):
+        text = _scalar_text(value, f"a {name}")
         try:
-            return annotation.fromisoformat(_scalar_text(value, f"a {name}"))  # type: ignore[attr-defined]
+            return annotation.fromisoformat(text)
         except ValueError:
             raise InvalidValue(f"{value!r} is not an ISO {name}") from None
     if issubclass(annotation, enum.Enum):
         for member in annotation:
-            if value == member.value or str(member.value) == str(value):
+            # Same type, or the same text: True is not the member whose value is 1.
+            same = type(value) is type(member.value) and value == member.value
+            if same or str(member.value) == str(value):
                 return member
         raise InvalidValue(f"{value!r} is not a valid {name}")
     raise UnsupportedAnnotation(f"cannot coerce to {name}")

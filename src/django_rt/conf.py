@@ -54,11 +54,19 @@ class Settings:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 problems.append(f"DJANGO_RT[{key!r}] must be a positive integer, not {value!r}.")
         rate = user.get("EVENTS_PER_SECOND", DEFAULTS["EVENTS_PER_SECOND"])
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
-            problems.append(f"DJANGO_RT['EVENTS_PER_SECOND'] must be a positive number, not {rate!r}.")
+        # `not rate > 0` also refuses NaN, which would switch the rate limit off.
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0:
+            problems.append(
+                f"DJANGO_RT['EVENTS_PER_SECOND'] must be a positive number, not {rate!r}."
+            )
         path = user.get("WEBSOCKET_PATH", DEFAULTS["WEBSOCKET_PATH"])
         if not isinstance(path, str) or not path.startswith("/"):
-            problems.append(f"DJANGO_RT['WEBSOCKET_PATH'] must be a path starting with '/', not {path!r}.")
+            problems.append(
+                f"DJANGO_RT['WEBSOCKET_PATH'] must be a path starting with '/', not {path!r}."
+            )
+        script = user.get("SCRIPT", DEFAULTS["SCRIPT"])
+        if not isinstance(script, str) or not script.strip():
+            problems.append(f"DJANGO_RT['SCRIPT'] must be a static file path, not {script!r}.")
         return problems
 
     def check(self) -> None:

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -69,7 +70,7 @@ class TokenBucket:
         return True
 
 
-def request_from_scope(scope: dict[str, Any], full_path: str) -> HttpRequest:
+def request_from_scope(scope: Mapping[str, Any], full_path: str) -> HttpRequest:
     """A GET request for ``full_path`` carrying the socket's headers, cookies,
     session and user, as the page's own request did."""
     path, _, query = full_path.partition("?")
@@ -150,7 +151,8 @@ class RTConsumer(AsyncWebsocketConsumer):
             logger.exception("django-rt failed on a frame from %s", self.client)
             await self.send_error(
                 ErrorCode.HANDLER_ERROR,
-                f"internal error: {type(error).__name__}" + (f": {error}" if settings.DEBUG else ""),
+                f"internal error: {type(error).__name__}"
+                + (f": {error}" if settings.DEBUG else ""),
                 ref=ref,
                 detail=traceback.format_exc() if settings.DEBUG else None,
             )
@@ -226,13 +228,17 @@ class RTConsumer(AsyncWebsocketConsumer):
         fresh = PageToken(token.view, token.path, token.user).sign()
         await self.send_frame({Key.TYPE: Frame.JOINED, Key.VERSION: VERSION, Key.TOKEN: fresh})
 
-    async def run_view(self, request: HttpRequest, token: PageToken) -> tuple[RTView, HttpResponseBase]:
+    async def run_view(
+        self, request: HttpRequest, token: PageToken
+    ) -> tuple[RTView, HttpResponseBase]:
         """Run the page's URL through its view function, as a GET would."""
         try:
             match = resolve(request.path_info)
         except Resolver404:
             raise Refused(
-                ErrorCode.INVALID_TOKEN, "the page's URL no longer resolves", CloseCode.INVALID_TOKEN
+                ErrorCode.INVALID_TOKEN,
+                "the page's URL no longer resolves",
+                CloseCode.INVALID_TOKEN,
             ) from None
         view_class = getattr(match.func, "view_class", None)
         if view_class is None or view_path(view_class) != token.view:
@@ -294,7 +300,8 @@ class RTConsumer(AsyncWebsocketConsumer):
             logger.exception("django-rt: handler %s.%s() failed", type(self.view).__name__, name)
             await self.send_error(
                 ErrorCode.HANDLER_ERROR,
-                f"{name}() failed: {type(error).__name__}" + (f": {error}" if settings.DEBUG else ""),
+                f"{name}() failed: {type(error).__name__}"
+                + (f": {error}" if settings.DEBUG else ""),
                 ref=ref,
                 detail=traceback.format_exc() if settings.DEBUG else None,
             )
@@ -321,7 +328,7 @@ class RTConsumer(AsyncWebsocketConsumer):
                 )
             try:
                 kwargs[name] = handler.coerce(name, value)
-            except InvalidValue as error:
+            except InvalidValue:
                 if value is None:
                     error = InvalidValue(f"{selector!r} matched no element")
                 raise Refused(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,10 +101,10 @@ def event(
     """
     if not isinstance(event, str) or not isinstance(selector, str) or not selector.strip():
         raise TypeError("RTView.event() takes an event name and a non-empty CSS selector")
-    name, _, key = event.partition(".")
+    name, dot, key = event.partition(".")
     if not _EVENT_NAME.match(name):
         raise ValueError(f"RTView.event(): {event!r} is not a DOM event name")
-    if key and not _KEY_NAME.match(key):
+    if dot and not _KEY_NAME.match(key):
         raise ValueError(f"RTView.event(): {key!r} is not a key name")
     if debounce is not None and throttle is not None:
         raise TypeError("RTView.event(): use debounce= or throttle=, not both")
@@ -156,6 +157,12 @@ class Handler:
         for parameter in parameters[2:]:
             if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 continue
+            passed = parameter.name == TARGET_PARAMETER or isinstance(parameter.default, str)
+            if passed and parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+                raise ImproperlyConfigured(
+                    f"{where} has a positional-only parameter {parameter.name!r}; handlers "
+                    "receive gathered values and the target as keyword arguments."
+                )
             if parameter.name == TARGET_PARAMETER:
                 wants_target = True
             elif isinstance(parameter.default, str):
@@ -177,9 +184,18 @@ class Handler:
 
     @cached_property
     def annotations(self) -> dict[str, Any]:
-        """Annotations of the gathered parameters, resolved on first use."""
+        """Annotations of the gathered parameters, resolved on first use.
+
+        Only those are resolved: ``request: HttpRequest`` or a return annotation imported
+        under ``TYPE_CHECKING`` does not stop a handler from working.
+        """
+        function = inspect.unwrap(self.function)
+        raw = getattr(function, "__annotations__", None) or {}
+        wanted = types.SimpleNamespace(
+            __annotations__={name: raw[name] for name in self.gathered if name in raw}
+        )
         try:
-            hints = typing.get_type_hints(self.function)
+            hints = typing.get_type_hints(wanted, globalns=getattr(function, "__globals__", None))
         except Exception as error:  # an unresolvable forward reference
             raise ImproperlyConfigured(
                 f"Cannot resolve the annotations of handler {self.name}(): {error}"

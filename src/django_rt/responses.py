@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.core.exceptions import DisallowedRedirect
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 
-from .protocol import Action, CommandKey
+from .protocol import Action, CommandKey, DispatchKey
 
 _NEEDS_SELECTOR = frozenset(Action) - {Action.REDIRECT, Action.DISPATCH}
 _HTML_ACTIONS = frozenset({Action.HTML, Action.APPEND, Action.PREPEND, Action.REPLACE})
+#: The schemes a redirect may use (rt.js follows only these, too).
+_REDIRECT_SCHEMES = frozenset({"http", "https"})
 
 
 class RTResponse:
@@ -43,11 +47,18 @@ class RTResponse:
             action = Action(action)
         except ValueError:
             choices = ", ".join(repr(a.value) for a in Action)
-            raise ValueError(f"RTResponse: unknown action {action!r}; use one of {choices}") from None
+            raise ValueError(
+                f"RTResponse: unknown action {action!r}; use one of {choices}"
+            ) from None
         if action in _NEEDS_SELECTOR and (not isinstance(selector, str) or not selector.strip()):
             raise ValueError(f"RTResponse({action.value!r}) needs a CSS selector")
         if action is Action.ATTR and not isinstance(content, Mapping):
             raise TypeError('RTResponse(..., action="attr") takes a dict of attribute values')
+        if action is Action.REDIRECT:
+            # As Django's HttpResponseRedirect: no javascript:, data:, ... URLs.
+            scheme = urlsplit(str(content)).scheme
+            if scheme and scheme.lower() not in _REDIRECT_SCHEMES:
+                raise DisallowedRedirect(f"Unsafe redirect to URL with protocol {scheme!r}")
         self.selector = selector
         self.content = content
         self.action = action
@@ -73,13 +84,13 @@ class RTResponse:
     def dispatch(cls, name: str, detail: Any = None, selector: str | None = None) -> RTResponse:
         """Dispatch a bubbling ``CustomEvent`` named ``name`` on the matching elements
         (on ``document`` without a selector), with ``detail`` (JSON) as its detail."""
-        return cls(selector, {"name": name, "detail": detail}, Action.DISPATCH)
+        return cls(selector, {DispatchKey.NAME: name, DispatchKey.DETAIL: detail}, Action.DISPATCH)
 
     def as_command(self) -> dict[str, Any]:
         """The command as the client applies it."""
         content = self.content
         if self.action in _HTML_ACTIONS:
-            content = str(conditional_escape(content))
+            content = "" if content is None else str(conditional_escape(content))
         elif self.action in (Action.TEXT, Action.ADD_CLASS, Action.REMOVE_CLASS):
             content = "" if content is None else str(content)
         elif self.action is Action.ATTR:
@@ -87,7 +98,9 @@ class RTResponse:
                 str(name): value if value is None or isinstance(value, bool) else str(value)
                 for name, value in content.items()
             }
-        elif self.action is Action.VALUE and not isinstance(content, bool | list | None):
+        elif self.action is Action.VALUE and isinstance(content, list | tuple | set | frozenset):
+            content = [str(item) for item in content]  # option values are text
+        elif self.action is Action.VALUE and not isinstance(content, bool | None):
             content = str(content)
         elif self.action in (Action.REMOVE, Action.FOCUS):
             content = None

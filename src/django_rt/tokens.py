@@ -33,7 +33,9 @@ class PageToken:
     user: str
 
     def sign(self) -> str:
-        return signing.dumps({"v": self.view, "p": self.path, "u": self.user}, salt=SALT, compress=True)
+        return signing.dumps(
+            {"v": self.view, "p": self.path, "u": self.user}, salt=SALT, compress=True
+        )
 
     @classmethod
     def load(cls, token: Any) -> PageToken:

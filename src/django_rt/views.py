@@ -67,7 +67,9 @@ class RTView(TemplateView):
     def rt_config(self) -> dict[str, Any]:
         """The page configuration the client starts from."""
         request: HttpRequest = self.request
-        token = PageToken(view=view_path(type(self)), path=request.get_full_path(), user=user_key(request))
+        token = PageToken(
+            view=view_path(type(self)), path=request.get_full_path(), user=user_key(request)
+        )
         return {
             ConfigKey.VERSION: VERSION,
             ConfigKey.URL: rt_settings.WEBSOCKET_PATH,
@@ -81,7 +83,9 @@ class RTView(TemplateView):
         }
 
     def rt_script(self) -> SafeString:
-        """The client script and its configuration, once per page."""
+        """The client script and its configuration, once per page: empty after the first call."""
+        if self._rt_script_rendered:
+            return SafeString("")
         self._rt_script_rendered = True
         config = json.dumps(self.rt_config(), separators=(",", ":")).translate(_JSON_SCRIPT_ESCAPES)
         return format_html(

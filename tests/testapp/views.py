@@ -34,6 +34,16 @@ class ExampleView(RTView):
         await asyncio.sleep(0)
         return RTResponse("#entered", f"Entered: {text}", action="text")
 
+    @RTView.event("click", "#slow")
+    async def slow(self, request):
+        await asyncio.sleep(0.6)
+        return RTResponse("#slowed", "done", action="text")
+
+    @RTView.event("input", "#debounced", debounce=200)
+    def typed(self, request, text: str = "#debounced"):
+        self.typed_calls = getattr(self, "typed_calls", 0) + 1
+        return RTResponse("#typed", f"{self.typed_calls}:{text}", action="text")
+
     @RTView.event("click", "#fail")
     def fail(self, request):
         raise RuntimeError("boom")
@@ -77,7 +87,7 @@ class TypedView(RTView):
         return RTResponse("#picked", f"{target.data.get('row')}:{target.id}", action="text")
 
     @RTView.event("submit", "#form")
-    def submit(self, request, form: dict[str, str] = "#form"):
+    def submit(self, request, form: dict[str, str | list[str]] = "#form"):
         return RTResponse("#out", format_html("<b>{}</b>", form.get("title", "")))
 
 

@@ -1,0 +1,244 @@
+"""System checks (``django_rt.checks``) and settings (``django_rt.conf``)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.test import modify_settings, override_settings
+
+from django_rt.checks import check_settings
+from django_rt.conf import DEFAULTS, rt_settings
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def only(messages, check_id):
+    found = [message for message in messages if message.id == check_id]
+    assert found, f"no {check_id} in {ids(messages)}"
+    return found
+
+
+# the test project itself ----------------------------------------------------------
+
+
+def test_the_test_project_is_clean():
+    assert check_settings() == []
+
+
+def test_check_is_registered():
+    assert check_settings in checks.registry.registry.get_checks()
+    with override_settings(DJANGO_RT={"NOPE": 1}):
+        found = checks.run_checks(tags=[checks.Tags.compatibility])
+    assert "django_rt.E001" in ids(found)
+
+
+# E001: DJANGO_RT values -----------------------------------------------------------
+
+
+def test_unknown_key():
+    with override_settings(DJANGO_RT={"WEBSOCKET_PATHS": "/ws/"}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert isinstance(error, checks.Error)
+    assert "unknown key 'WEBSOCKET_PATHS'" in error.msg
+    assert "WEBSOCKET_PATH" in error.msg.split("known keys:")[1]  # lists the right spelling
+    assert error.hint == "See the configuration section of django-rt's README."
+
+
+@pytest.mark.parametrize(
+    "key", ["TOKEN_MAX_AGE", "MAX_FRAME_BYTES", "MAX_VALUE_BYTES", "EVENTS_BURST"]
+)
+@pytest.mark.parametrize("value", [0, -5, 1.5, "10", None, True])
+def test_positive_integers(key, value):
+    with override_settings(DJANGO_RT={key: value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert error.msg == f"DJANGO_RT[{key!r}] must be a positive integer, not {value!r}."
+
+
+@pytest.mark.parametrize(
+    "key", ["TOKEN_MAX_AGE", "MAX_FRAME_BYTES", "MAX_VALUE_BYTES", "EVENTS_BURST"]
+)
+def test_positive_integers_accepted(key):
+    with override_settings(DJANGO_RT={key: 1}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, "20", None, True, float("nan")])
+def test_events_per_second(value):
+    with override_settings(DJANGO_RT={"EVENTS_PER_SECOND": value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert error.msg == f"DJANGO_RT['EVENTS_PER_SECOND'] must be a positive number, not {value!r}."
+
+
+@pytest.mark.parametrize("value", [0.5, 3, 100.0])
+def test_events_per_second_accepted(value):
+    with override_settings(DJANGO_RT={"EVENTS_PER_SECOND": value}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("value", ["rt/ws/", "", None, 5, "ws://host/rt/"])
+def test_bad_websocket_path(value):
+    with override_settings(DJANGO_RT={"WEBSOCKET_PATH": value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert (
+        error.msg == f"DJANGO_RT['WEBSOCKET_PATH'] must be a path starting with '/', not {value!r}."
+    )
+
+
+@pytest.mark.parametrize("value", ["", "  ", None, 5])
+def test_bad_script(value):
+    # A bad SCRIPT would otherwise only fail when the first page renders.
+    with override_settings(DJANGO_RT={"SCRIPT": value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert error.msg == f"DJANGO_RT['SCRIPT'] must be a static file path, not {value!r}."
+
+
+@pytest.mark.parametrize("value", [["WEBSOCKET_PATH"], "x", 5, None])
+def test_not_a_dict(value):
+    with override_settings(DJANGO_RT=value):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert error.msg == f"DJANGO_RT must be a dict, not {type(value).__name__}."
+
+
+def test_every_problem_is_reported():
+    with override_settings(DJANGO_RT={"NOPE": 1, "TOKEN_MAX_AGE": 0, "WEBSOCKET_PATH": "x"}):
+        messages = check_settings()
+    assert ids(messages) == ["django_rt.E001"] * 3
+
+
+def test_all_keys_valid():
+    custom = {
+        "WEBSOCKET_PATH": "/live/",
+        "TOKEN_MAX_AGE": 60,
+        "MAX_FRAME_BYTES": 1024,
+        "MAX_VALUE_BYTES": 512,
+        "EVENTS_PER_SECOND": 2.5,
+        "EVENTS_BURST": 5,
+        "SCRIPT": "js/rt.js",
+    }
+    assert set(custom) == set(DEFAULTS)
+    with override_settings(DJANGO_RT=custom):
+        assert check_settings() == []
+
+
+# E002: sessions and auth ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("app", ["django.contrib.sessions", "django.contrib.auth"])
+def test_sessions_and_auth_are_needed(app):
+    with modify_settings(INSTALLED_APPS={"remove": [app]}):
+        (error,) = only(check_settings(), "django_rt.E002")
+    assert isinstance(error, checks.Error)
+    assert error.msg.startswith(f"django-rt needs {app!r} in INSTALLED_APPS")
+
+
+def test_both_missing_give_two_errors():
+    with modify_settings(
+        INSTALLED_APPS={"remove": ["django.contrib.sessions", "django.contrib.auth"]}
+    ):
+        assert ids(check_settings()).count("django_rt.E002") == 2
+
+
+# W001 and E003: daphne ------------------------------------------------------------
+
+
+def test_debug_without_daphne_warns():
+    with override_settings(DEBUG=True):
+        messages = check_settings()
+    assert ids(messages) == ["django_rt.W001"]
+    (warning,) = messages
+    assert isinstance(warning, checks.Warning)
+    assert "'daphne' is not in INSTALLED_APPS" in warning.msg
+    assert "SILENCED_SYSTEM_CHECKS" in warning.hint
+
+
+def test_no_warning_without_debug():
+    with override_settings(DEBUG=False):
+        assert "django_rt.W001" not in ids(check_settings())
+
+
+def test_debug_with_daphne_and_asgi_application_is_clean():
+    with (
+        modify_settings(INSTALLED_APPS={"prepend": "daphne"}),
+        override_settings(DEBUG=True, ASGI_APPLICATION="mysite.asgi.application"),
+    ):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_daphne_without_asgi_application(debug):
+    with modify_settings(INSTALLED_APPS={"prepend": "daphne"}), override_settings(DEBUG=debug):
+        messages = check_settings()
+    assert ids(messages) == ["django_rt.E003"]
+    (error,) = messages
+    assert error.msg == "'daphne' is installed but ASGI_APPLICATION is not set."
+    assert "get_asgi_application()" in error.hint
+
+
+# W002: staticfiles ----------------------------------------------------------------
+
+
+def test_without_staticfiles():
+    with modify_settings(INSTALLED_APPS={"remove": ["django.contrib.staticfiles"]}):
+        messages = check_settings()
+    assert ids(messages) == ["django_rt.W002"]
+    assert "'django_rt/rt.js'" in messages[0].msg
+    with (
+        modify_settings(INSTALLED_APPS={"remove": ["django.contrib.staticfiles"]}),
+        override_settings(DJANGO_RT={"SCRIPT": "vendor/rt.min.js"}),
+    ):
+        assert "'vendor/rt.min.js'" in check_settings()[0].msg
+
+
+# django_rt.conf.rt_settings -------------------------------------------------------
+
+
+def test_defaults():
+    assert rt_settings.WEBSOCKET_PATH == "/rt/ws/"
+    assert rt_settings.TOKEN_MAX_AGE == 12 * 60 * 60
+    assert rt_settings.MAX_FRAME_BYTES == 64 * 1024
+    assert rt_settings.MAX_VALUE_BYTES == 32 * 1024
+    assert rt_settings.EVENTS_PER_SECOND == 20.0
+    assert rt_settings.EVENTS_BURST == 40
+    assert rt_settings.SCRIPT == "django_rt/rt.js"
+
+
+def test_overrides_are_read_on_every_access():
+    with override_settings(DJANGO_RT={"WEBSOCKET_PATH": "/live/", "EVENTS_BURST": 3}):
+        assert rt_settings.WEBSOCKET_PATH == "/live/"
+        assert rt_settings.EVENTS_BURST == 3
+        assert DEFAULTS["TOKEN_MAX_AGE"] == rt_settings.TOKEN_MAX_AGE  # others keep defaults
+    assert rt_settings.WEBSOCKET_PATH == "/rt/ws/"
+
+
+def test_empty_or_none_setting_means_defaults():
+    for value in ({}, None):
+        with override_settings(DJANGO_RT=value):
+            assert rt_settings.SCRIPT == "django_rt/rt.js"
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError, match="django-rt has no setting 'NOPE'"):
+        rt_settings.NOPE  # noqa: B018
+    with override_settings(DJANGO_RT={"NOPE": 1}), pytest.raises(AttributeError):
+        rt_settings.NOPE  # noqa: B018
+    assert not hasattr(rt_settings, "websocket_path")
+
+
+def test_check_raises_improperly_configured_with_every_problem():
+    rt_settings.check()  # the test settings are fine
+    with (
+        override_settings(DJANGO_RT={"NOPE": 1, "EVENTS_BURST": 0}),
+        pytest.raises(ImproperlyConfigured) as info,
+    ):
+        rt_settings.check()
+    assert "unknown key 'NOPE'" in str(info.value)
+    assert "DJANGO_RT['EVENTS_BURST'] must be a positive integer, not 0." in str(info.value)
