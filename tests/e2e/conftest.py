@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ..requirements import CHROMIUM, need
+from .servers import ThreadServer
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Pages served by route.fulfill() count as public; let them reach loopback.
+    "--disable-features=LocalNetworkAccessChecks",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    need("chromium", os.path.exists(CHROMIUM), f"no browser at {CHROMIUM} (set DJANGO_RT_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover
+        need("chromium", False, "playwright is not installed")
+    # Playwright's sync API runs an event loop in the test's thread, where Django would
+    # refuse the tests' own ORM calls (and the database flushes between them). Browser
+    # tests run last, so this holds for them alone.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[ThreadServer]:
+    from .asgi import application
+
+    with django_db_blocker.unblock():
+        server = ThreadServer(application).start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    page = context.new_page()
+    page.errors = []  # uncaught page errors, asserted empty by tests that care
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    return page
+
+
+def open_page(page: Any, url: str) -> Any:
+    page.goto(url)
+    page.wait_for_selector("html.rt-connected")
+    return page
