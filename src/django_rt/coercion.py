@@ -87,10 +87,11 @@ def check_annotation(annotation: Any) -> None:
 def coerce(value: Any, annotation: Any) -> Any:
     """Convert ``value`` to ``annotation`` or raise :class:`InvalidValue`."""
     check_annotation(annotation)
-    return _coerce(value, annotation)
+    return coerce_checked(value, annotation)
 
 
-def _coerce(value: Any, annotation: Any) -> Any:
+def coerce_checked(value: Any, annotation: Any) -> Any:
+    """:func:`coerce` for an annotation that :func:`check_annotation` already accepted."""
     if annotation is Any or annotation is object or annotation is None:
         return value
     origin = typing.get_origin(annotation)
@@ -104,7 +105,7 @@ def _coerce(value: Any, annotation: Any) -> Any:
                     return None
                 continue
             try:
-                if _coerce(value, type(option)) == option:
+                if coerce_checked(value, type(option)) == option:
                     return option
             except InvalidValue:
                 continue
@@ -115,7 +116,7 @@ def _coerce(value: Any, annotation: Any) -> Any:
         container = origin or annotation
         items = value if isinstance(value, list) else [value]
         item_type = args[0] if args else Any
-        coerced = [_coerce(item, item_type) for item in items]
+        coerced = [coerce_checked(item, item_type) for item in items]
         try:
             return container(coerced)
         except TypeError:  # a list or an object cannot be an item of a set
@@ -126,7 +127,7 @@ def _coerce(value: Any, annotation: Any) -> Any:
         if not isinstance(value, dict):
             raise InvalidValue(f"expected an object (a form), got {_kind(value)}")
         value_type = args[1] if len(args) == 2 else Any
-        return {str(key): _coerce(item, value_type) for key, item in value.items()}
+        return {str(key): coerce_checked(item, value_type) for key, item in value.items()}
     return _coerce_scalar(value, annotation)
 
 
@@ -140,7 +141,7 @@ def _coerce_union(value: Any, annotation: Any, args: tuple[Any, ...]) -> Any:
         if option is type(None):
             continue
         try:
-            return _coerce(value, option)
+            return coerce_checked(value, option)
         except InvalidValue as error:
             errors.append(str(error))
     raise InvalidValue(f"expected {describe(annotation)}: {'; '.join(errors)}")

@@ -328,11 +328,10 @@ class RTConsumer(AsyncWebsocketConsumer):
                 )
             try:
                 kwargs[name] = handler.coerce(name, value)
-            except InvalidValue:
-                if value is None:
-                    error = InvalidValue(f"{selector!r} matched no element")
+            except InvalidValue as error:
+                problem = f"{selector!r} matched no element" if value is None else str(error)
                 raise Refused(
-                    ErrorCode.INVALID_VALUE, f"{handler.name}(): {name} ({selector}): {error}"
+                    ErrorCode.INVALID_VALUE, f"{handler.name}(): {name} ({selector}): {problem}"
                 ) from None
         if handler.wants_target:
             kwargs["target"] = _target(frame.get(Key.TARGET))

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .coercion import UnsupportedAnnotation, coerce
+from .coercion import UnsupportedAnnotation, check_annotation, coerce_checked
 from .protocol import BindingKey
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -200,18 +200,21 @@ class Handler:
             raise ImproperlyConfigured(
                 f"Cannot resolve the annotations of handler {self.name}(): {error}"
             ) from error
-        return {name: hints.get(name, Any) for name in self.gathered}
+        annotations = {name: hints.get(name, Any) for name in self.gathered}
+        for name, annotation in annotations.items():
+            try:
+                check_annotation(annotation)
+            except UnsupportedAnnotation as error:
+                raise ImproperlyConfigured(
+                    f"Handler {self.name}() parameter {name!r}: {error}. Annotate gathered "
+                    "parameters with str, int, float, bool, Decimal, date, datetime, an Enum, "
+                    "a Literal, list[...], dict[str, ...] or X | None."
+                ) from error
+        return annotations
 
     def coerce(self, name: str, value: Any) -> Any:
-        """Coerce one gathered value to its parameter's annotation."""
-        try:
-            return coerce(value, self.annotations[name])
-        except UnsupportedAnnotation as error:
-            raise ImproperlyConfigured(
-                f"Handler {self.name}() parameter {name!r}: {error}. Annotate gathered "
-                "parameters with str, int, float, bool, Decimal, date, datetime, an Enum, "
-                "a Literal, list[...], dict[str, ...] or X | None."
-            ) from error
+        """Coerce one gathered value to its parameter's annotation (checked once)."""
+        return coerce_checked(value, self.annotations[name])
 
 
 def collect_handlers(view: type) -> dict[str, Handler]:
