@@ -22,10 +22,12 @@ class Frame(StrEnum):
     # client -> server
     JOIN = "join"
     EVENT = "event"
+    RESYNC = "resync"
     # server -> client
     JOINED = "joined"
     REPLY = "reply"
     ERROR = "error"
+    PATCH = "patch"
 
 
 class Key(StrEnum):
@@ -42,6 +44,8 @@ class Key(StrEnum):
     CODE = "code"
     MESSAGE = "message"
     DETAIL = "detail"
+    HASH = "hash"
+    OPS = "ops"
 
 
 class TargetKey(StrEnum):
@@ -87,6 +91,40 @@ class DispatchKey(StrEnum):
     DETAIL = "detail"
 
 
+class PatchKey(StrEnum):
+    """Keys of one operation inside a ``patch`` frame's ``Key.OPS``."""
+
+    OP = "o"
+    ID = "id"
+    HTML = "html"
+    KEYS = "keys"
+    ITEMS = "items"
+    TITLE = "title"
+
+
+class PatchOp(StrEnum):
+    """What a patch operation does.
+
+    - ``region``: replace what lies between ``<!--rt:ID-->`` and ``<!--/rt:ID-->``;
+    - ``list``: a keyed list region: keep the items (``<!--rt:ID#KEY-->…<!--/rt:ID#KEY-->``)
+      in ``keys`` in that order, drop the others, and take ``items[KEY]`` as the new HTML
+      of the items that are new or changed;
+    - ``morph``: morph the whole ``<body>`` to ``html`` (and set ``title``).
+    """
+
+    REGION = "region"
+    LIST = "list"
+    MORPH = "morph"
+
+
+class Marker(StrEnum):
+    """Comment markers around live regions: ``<!--rt:3.1-->…<!--/rt:3.1-->``."""
+
+    START = "rt:"
+    END = "/rt:"
+    ITEM = "#"
+
+
 class ErrorCode(StrEnum):
     """The ``code`` of an error frame."""
 
@@ -122,6 +160,8 @@ class ConfigKey(StrEnum):
     TOKEN = "token"
     EVENTS = "events"
     DEBUG = "debug"
+    HASH = "hash"
+    MORPH = "morph"
 
 
 class BindingKey(StrEnum):
@@ -172,6 +212,9 @@ def as_dict() -> dict[str, Any]:
         "commandKeys": members(CommandKey),
         "actions": members(Action),
         "dispatchKeys": members(DispatchKey),
+        "patchKeys": members(PatchKey),
+        "patchOps": members(PatchOp),
+        "markers": members(Marker),
         "errors": members(ErrorCode),
         "close": members(CloseCode),
         "config": members(ConfigKey),
