@@ -36,10 +36,15 @@ def socket(
     return WebsocketCommunicator(application, "/rt/ws/", headers=headers)
 
 
-async def join(communicator: WebsocketCommunicator, token: str) -> dict[str, Any]:
+async def join(
+    communicator: WebsocketCommunicator, token: str, render_hash: str | None = None
+) -> dict[str, Any]:
+    """Connect and join; with the page's render hash, no morph follows the join."""
     connected, _ = await communicator.connect()
     assert connected
-    await communicator.send_json_to({Key.TYPE: Frame.JOIN, Key.VERSION: VERSION, Key.TOKEN: token})
+    await communicator.send_json_to(
+        {Key.TYPE: Frame.JOIN, Key.VERSION: VERSION, Key.TOKEN: token, Key.HASH: render_hash}
+    )
     return await communicator.receive_json_from(timeout=5)
 
 

@@ -108,6 +108,23 @@ def test_not_a_dict(value):
     assert error.msg == f"DJANGO_RT must be a dict, not {type(value).__name__}."
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("COALESCE_SECONDS", -1),
+        ("COALESCE_SECONDS", "fast"),
+        ("IGNORE_MODELS", "sessions.session"),
+        ("IGNORE_MODELS", ["sessions"]),
+        ("CHANGE_FEED", "no.such.Feed"),
+        ("MORPH_SCRIPT", ""),
+    ],
+)
+def test_live_settings_are_checked(key, value):
+    with override_settings(DJANGO_RT={key: value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001" and key in error.msg
+
+
 def test_every_problem_is_reported():
     with override_settings(DJANGO_RT={"NOPE": 1, "TOKEN_MAX_AGE": 0, "WEBSOCKET_PATH": "x"}):
         messages = check_settings()
@@ -123,6 +140,10 @@ def test_all_keys_valid():
         "EVENTS_PER_SECOND": 2.5,
         "EVENTS_BURST": 5,
         "SCRIPT": "js/rt.js",
+        "MORPH_SCRIPT": "js/idiomorph.js",
+        "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
+        "COALESCE_SECONDS": 0,
+        "IGNORE_MODELS": ["sessions.session"],
     }
     assert set(custom) == set(DEFAULTS)
     with override_settings(DJANGO_RT=custom):

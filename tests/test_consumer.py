@@ -22,7 +22,7 @@ async def joined_socket(application, url="/", client=None):
     client = client or Client()
     config = await sync_to_async(load_page)(client, url)
     communicator = socket(application, client)
-    reply = await join(communicator, config["token"])
+    reply = await join(communicator, config["token"], config["hash"])
     assert reply[Key.TYPE] == Frame.JOINED, reply
     return communicator, config
 
@@ -81,7 +81,7 @@ async def test_joined_frame_carries_a_fresh_token(application):
     client = Client()
     await sync_to_async(load_page)(client, "/")
     again = socket(application, client)
-    reply = await join(again, config["token"])
+    reply = await join(again, config["token"], config["hash"])
     assert reply[Key.TYPE] == Frame.JOINED
     assert PageToken.load(reply[Key.TOKEN]) == PageToken.load(config["token"])
     await again.disconnect()
@@ -180,7 +180,7 @@ async def test_login_required_applies_to_the_socket(application):
     assert "302" in error[Key.MESSAGE] and "/login/" in error[Key.MESSAGE]
     # The logged-in browser joins, and handlers see its user.
     communicator = socket(application, client)
-    assert (await join(communicator, config["token"]))[Key.TYPE] == Frame.JOINED
+    assert (await join(communicator, config["token"], config["hash"]))[Key.TYPE] == Frame.JOINED
     reply = await event(communicator, "whoami")
     assert reply[Key.COMMANDS][0][CommandKey.CONTENT] == "alice"
     await communicator.disconnect()

@@ -9,3 +9,8 @@ class DjangoRTConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .changes import signals
+        from .live import install
+
+        install()
+        signals.connect()

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
     # Path of the WebSocket endpoint that get_asgi_application() routes to the consumer.
@@ -27,6 +28,19 @@ DEFAULTS: dict[str, Any] = {
     "EVENTS_BURST": 40,
     # Static path of the client script.
     "SCRIPT": "django_rt/rt.js",
+    # Static path of the morph library, loaded by the client when a page must resync.
+    "MORPH_SCRIPT": "django_rt/vendor/idiomorph/idiomorph.js",
+    # Where database changes come from: a ChangeFeed class.
+    "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
+    # Seconds the hub waits to gather a burst of changes into one update per page.
+    "COALESCE_SECONDS": 0.005,
+    # Models whose changes are never published ("app_label.modelname").
+    "IGNORE_MODELS": [
+        "sessions.session",
+        "admin.logentry",
+        "contenttypes.contenttype",
+        "migrations.migration",
+    ],
 }
 
 
@@ -64,9 +78,28 @@ class Settings:
             problems.append(
                 f"DJANGO_RT['WEBSOCKET_PATH'] must be a path starting with '/', not {path!r}."
             )
-        script = user.get("SCRIPT", DEFAULTS["SCRIPT"])
-        if not isinstance(script, str) or not script.strip():
-            problems.append(f"DJANGO_RT['SCRIPT'] must be a static file path, not {script!r}.")
+        for key in ("SCRIPT", "MORPH_SCRIPT"):
+            script = user.get(key, DEFAULTS[key])
+            if not isinstance(script, str) or not script.strip():
+                problems.append(f"DJANGO_RT[{key!r}] must be a static file path, not {script!r}.")
+        delay = user.get("COALESCE_SECONDS", DEFAULTS["COALESCE_SECONDS"])
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < 10:
+            problems.append(
+                f"DJANGO_RT['COALESCE_SECONDS'] must be a number of seconds, not {delay!r}."
+            )
+        ignored = user.get("IGNORE_MODELS", DEFAULTS["IGNORE_MODELS"])
+        if not isinstance(ignored, list | tuple) or not all(
+            isinstance(label, str) and label.count(".") == 1 for label in ignored
+        ):
+            problems.append(
+                "DJANGO_RT['IGNORE_MODELS'] must be a list of 'app_label.modelname' strings, "
+                f"not {ignored!r}."
+            )
+        feed = user.get("CHANGE_FEED", DEFAULTS["CHANGE_FEED"])
+        try:
+            import_string(feed)
+        except (ImportError, TypeError, ValueError) as error:
+            problems.append(f"DJANGO_RT['CHANGE_FEED'] cannot be imported: {feed!r} ({error}).")
         return problems
 
     def check(self) -> None:

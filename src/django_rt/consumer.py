@@ -29,12 +29,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponseBase
+from django.template.response import TemplateResponse
 from django.urls import Resolver404, resolve
 
 from .coercion import InvalidValue
 from .conf import rt_settings
 from .events import EventTarget, Handler
-from .protocol import VERSION, CloseCode, ErrorCode, Frame, Key, TargetKey
+from .hub import Hub
+from .live.page import LivePage, morph_op
+from .live.render import base_template, stable_hash
+from .protocol import VERSION, CloseCode, ErrorCode, Frame, Key, PatchKey, PatchOp, TargetKey
 from .responses import as_commands
 from .tokens import ExpiredToken, InvalidToken, PageToken, user_key, view_path
 from .views import VIEW_CAPTURE_ATTRIBUTE, RTView
@@ -115,6 +119,8 @@ class RTConsumer(AsyncWebsocketConsumer):
 
     view: RTView | None = None
     request: HttpRequest | None = None
+    page: LivePage | None = None
+    hub: Hub | None = None
 
     async def connect(self) -> None:
         self.bucket = TokenBucket(rt_settings.EVENTS_PER_SECOND, rt_settings.EVENTS_BURST)
@@ -139,6 +145,8 @@ class RTConsumer(AsyncWebsocketConsumer):
                 await self.join(frame)
             elif kind == Frame.EVENT:
                 await self.event(ref, frame)
+            elif kind == Frame.RESYNC:
+                await self.resync()
             else:
                 raise Refused(ErrorCode.BAD_FRAME, f"unknown frame type {kind!r}")
         except Refused as refused:
@@ -225,8 +233,70 @@ class RTConsumer(AsyncWebsocketConsumer):
                 CloseCode.FORBIDDEN,
             )
         self.view, self.request = view, request
+        page = self.live_page(response, request)
+        html = None
+        if page is not None:
+            self.hub = Hub.current()
+            self.hub.attach(self)
+            try:
+                html = await database_sync_to_async(page.render)()
+                self.page = page
+            except Exception:
+                logger.exception("django-rt: rendering %s for live updates failed", token.path)
         fresh = PageToken(token.view, token.path, token.user).sign()
         await self.send_frame({Key.TYPE: Frame.JOINED, Key.VERSION: VERSION, Key.TOKEN: fresh})
+        if html is not None and stable_hash(html) != frame.get(Key.HASH):
+            # The data changed between the page's HTTP response and this join.
+            await self.send_patch([morph_op(html)])
+        if self.hub is not None:
+            await self.hub.ready(self)
+
+    async def disconnect(self, code: int) -> None:
+        if self.hub is not None:
+            self.hub.detach(self)
+            self.hub = None
+
+    @staticmethod
+    def live_page(response: HttpResponseBase, request: HttpRequest) -> LivePage | None:
+        """The page's live state, when its response is a Django template's."""
+        if not isinstance(response, TemplateResponse) or response.is_rendered:
+            return None
+        template = response.resolve_template(response.template_name)
+        try:
+            base_template(template)
+        except TypeError:
+            return None
+        return LivePage(template, response.resolve_context(response.context_data), request)
+
+    async def send_patch(self, ops: list[dict[str, Any]]) -> None:
+        await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: ops})
+
+    async def resync(self) -> None:
+        """The browser lost track of a region: send the whole page again."""
+        if self.page is None:
+            raise Refused(ErrorCode.NOT_JOINED, "this page has no live regions")
+        page = self.page
+
+        def render() -> str:
+            with page.lock:
+                return page.render()
+
+        html = await database_sync_to_async(render)()
+        await self.send_patch([morph_op(html)])
+        if self.hub is not None:
+            self.hub.reindex(self)
+
+    def refresh(self) -> list[dict[str, Any]]:
+        """Run the view's ``get_context_data`` again (in the hub's worker thread): a row
+        the page showed was deleted, and only the view knows what the page shows now."""
+        view, page = self.view, self.page
+        assert view is not None and page is not None
+        try:
+            context = view.get_context_data(**view.kwargs)
+        except Exception:
+            return [{PatchKey.OP: PatchOp.RELOAD}]
+        page.context = context
+        return [morph_op(page.render())]
 
     async def run_view(
         self, request: HttpRequest, token: PageToken
@@ -294,6 +364,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             else:
                 result = await database_sync_to_async(method)(self.request, **kwargs)
             commands = as_commands(result, handler.name)
+            await self.update_view()
         except PermissionDenied as error:
             raise Refused(ErrorCode.FORBIDDEN, str(error) or "permission denied") from None
         except Exception as error:
@@ -307,6 +378,22 @@ class RTConsumer(AsyncWebsocketConsumer):
             )
             return
         await self.send_frame({Key.TYPE: Frame.REPLY, Key.REF: ref, Key.COMMANDS: commands})
+
+    async def update_view(self) -> None:
+        """Re-render what shows the view's own state, after a handler ran."""
+        page = self.page
+        if page is None:
+            return
+
+        def update() -> list[dict[str, Any]]:
+            with page.lock:
+                return page.update_view()
+
+        ops = await database_sync_to_async(update)()
+        if ops:
+            await self.send_patch(ops)
+            if self.hub is not None:
+                self.hub.reindex(self)
 
     @staticmethod
     def arguments(handler: Handler, frame: dict[str, Any]) -> dict[str, Any]:

@@ -109,12 +109,14 @@ class PatchOp(StrEnum):
     - ``list``: a keyed list region: keep the items (``<!--rt:ID#KEY-->…<!--/rt:ID#KEY-->``)
       in ``keys`` in that order, drop the others, and take ``items[KEY]`` as the new HTML
       of the items that are new or changed;
-    - ``morph``: morph the whole ``<body>`` to ``html`` (and set ``title``).
+    - ``morph``: morph the whole ``<body>`` to ``html`` (and set ``title``);
+    - ``reload``: reload the page (what it showed is gone: its view now refuses).
     """
 
     REGION = "region"
     LIST = "list"
     MORPH = "morph"
+    RELOAD = "reload"
 
 
 class Marker(StrEnum):

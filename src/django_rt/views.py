@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -16,6 +17,8 @@ from django.views.generic import TemplateView
 from . import events
 from .conf import rt_settings
 from .events import Handler
+from .live.page import SCRIPT_PLACEHOLDER
+from .live.render import base_template, render_template, stable_hash
 from .protocol import CONFIG_ATTRIBUTE, VERSION, ConfigKey
 from .tokens import PageToken, user_key, view_path
 
@@ -25,6 +28,24 @@ VIEW_CAPTURE_ATTRIBUTE = "_rt_capture_view"
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 # JSON inside <script> must not close the element or open a comment.
 _JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+class RTTemplateResponse(TemplateResponse):
+    """A ``TemplateResponse`` rendered with tracking: live regions carry markers."""
+
+    rt_hash: str | None = None
+
+    @property
+    def rendered_content(self) -> str:
+        template = self.resolve_template(self.template_name)
+        context = self.resolve_context(self.context_data)
+        try:
+            base_template(template)
+        except TypeError:  # another engine's template: it stays static
+            return super().rendered_content
+        result = render_template(template, context, self._request)
+        self.rt_hash = stable_hash(result.html)
+        return result.html
 
 
 class RTView(TemplateView):
@@ -38,14 +59,13 @@ class RTView(TemplateView):
     """
 
     event = staticmethod(events.event)
+    response_class = RTTemplateResponse
 
     #: The event handlers of this class, by method name (computed per subclass).
     rt_handlers: ClassVar[dict[str, Handler]] = {}
 
     #: Set on the instance that serves a WebSocket connection (not a plain GET).
     rt_connected: bool = False
-
-    _rt_script_rendered: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -64,7 +84,7 @@ class RTView(TemplateView):
             response.add_post_render_callback(self._inject_script)  # type: ignore[attr-defined]
         return response
 
-    def rt_config(self) -> dict[str, Any]:
+    def rt_config(self, render_hash: str | None = None) -> dict[str, Any]:
         """The page configuration the client starts from."""
         request: HttpRequest = self.request
         token = PageToken(
@@ -75,6 +95,8 @@ class RTView(TemplateView):
             ConfigKey.URL: rt_settings.WEBSOCKET_PATH,
             ConfigKey.TOKEN: token.sign(),
             ConfigKey.DEBUG: bool(settings.DEBUG),
+            ConfigKey.HASH: render_hash,
+            ConfigKey.MORPH: static(rt_settings.MORPH_SCRIPT),
             ConfigKey.EVENTS: [
                 binding.as_config(handler)
                 for handler in self.rt_handlers.values()
@@ -82,24 +104,27 @@ class RTView(TemplateView):
             ],
         }
 
-    def rt_script(self) -> SafeString:
-        """The client script and its configuration, once per page: empty after the first call."""
-        if self._rt_script_rendered:
-            return SafeString("")
-        self._rt_script_rendered = True
-        config = json.dumps(self.rt_config(), separators=(",", ":")).translate(_JSON_SCRIPT_ESCAPES)
+    def rt_script(self, render_hash: str | None = None) -> SafeString:
+        """The client script and its configuration."""
+        config = json.dumps(self.rt_config(render_hash), separators=(",", ":"))
         return format_html(
             '<script type="application/json" {}>{}</script><script src="{}" defer></script>',
             CONFIG_ATTRIBUTE,
-            SafeString(config),
+            SafeString(config.translate(_JSON_SCRIPT_ESCAPES)),
             static(rt_settings.SCRIPT),
         )
 
     def _inject_script(self, response: HttpResponse) -> None:
-        if self._rt_script_rendered or "html" not in response.get("Content-Type", ""):
+        if "html" not in response.get("Content-Type", ""):
             return
-        script = self.rt_script().encode(response.charset)
+        script = self.rt_script(getattr(response, "rt_hash", None)).encode(response.charset)
         content = response.content
+        placeholder = SCRIPT_PLACEHOLDER.encode()
+        if placeholder in content:
+            # {% rt_script %} placed it; only its first use counts.
+            first, _, rest = content.partition(placeholder)
+            response.content = first + script + rest.replace(placeholder, b"")
+            return
         ends = list(_BODY_END.finditer(content))
         if ends:
             at = ends[-1].start()

@@ -123,3 +123,12 @@ export function record(target, name) {
   target.addEventListener(name, (event) => seen.push(event));
   return seen;
 }
+
+/** Live region markup, as the server renders it: `<!--rt:ID-->inner<!--/rt:ID-->`. */
+export const region = (id, inner = '') => `<!--rt:${id}-->${inner}<!--/rt:${id}-->`;
+
+/** One item of list region `id`: the region `ID#KEY`. */
+export const item = (id, key, inner = '') => region(`${id}#${key}`, inner);
+
+/** Lets pending promise callbacks and already-due timers run. */
+export const flush = () => new Promise((resolve) => setImmediate(resolve));

@@ -13,10 +13,14 @@
   // django_rt.protocol.as_dict(): tests/test_protocol_sync.py compares the two.
   const PROTOCOL = deepFreeze({
     version: 1,
-    frames: { JOIN: 'join', EVENT: 'event', JOINED: 'joined', REPLY: 'reply', ERROR: 'error' },
+    frames: {
+      JOIN: 'join', EVENT: 'event', RESYNC: 'resync',
+      JOINED: 'joined', REPLY: 'reply', ERROR: 'error', PATCH: 'patch',
+    },
     keys: {
       TYPE: 't', VERSION: 'v', TOKEN: 'token', REF: 'ref', HANDLER: 'h', GATHERED: 'g',
       TARGET: 'target', COMMANDS: 'cmds', CODE: 'code', MESSAGE: 'message', DETAIL: 'detail',
+      HASH: 'hash', OPS: 'ops',
     },
     targetKeys: { ID: 'id', TAG: 'tag', NAME: 'name', VALUE: 'value', DATA: 'data' },
     commandKeys: { ACTION: 'a', SELECTOR: 's', CONTENT: 'c' },
@@ -26,6 +30,9 @@
       VALUE: 'value', FOCUS: 'focus', REDIRECT: 'redirect', DISPATCH: 'dispatch',
     },
     dispatchKeys: { NAME: 'name', DETAIL: 'detail' },
+    patchKeys: { OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title' },
+    patchOps: { REGION: 'region', LIST: 'list', MORPH: 'morph' },
+    markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
     errors: {
       BAD_FRAME: 'bad_frame', FRAME_TOO_LARGE: 'frame_too_large', NOT_JOINED: 'not_joined',
       ALREADY_JOINED: 'already_joined', VERSION_MISMATCH: 'version_mismatch',
@@ -35,7 +42,9 @@
       HANDLER_ERROR: 'handler_error',
     },
     close: { INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408, VERSION_MISMATCH: 4426 },
-    config: { VERSION: 'v', URL: 'url', TOKEN: 'token', EVENTS: 'events', DEBUG: 'debug' },
+    config: {
+      VERSION: 'v', URL: 'url', TOKEN: 'token', EVENTS: 'events', DEBUG: 'debug', HASH: 'hash', MORPH: 'morph',
+    },
     binding: {
       EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', DEBOUNCE: 'debounce',
       THROTTLE: 'throttle', KEY: 'key', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
@@ -46,7 +55,7 @@
   });
   const {
     frames: F, keys: K, targetKeys: T, commandKeys: CK, actions: A, close: X, config: C,
-    binding: B, classes: CL, domEvents: E, dispatchKeys: D,
+    binding: B, classes: CL, domEvents: E, dispatchKeys: D, patchKeys: PK, patchOps: PO, markers: M,
   } = PROTOCOL;
 
   const doc = document;
@@ -181,6 +190,286 @@
     }
   };
 
+  // Live regions. The server renders every live value between two sibling comments:
+  //   <!--rt:ID--> … <!--/rt:ID-->          a region: Marker.START + ID, Marker.END + ID
+  //   <!--rt:ID#KEY--> … <!--/rt:ID#KEY-->  an item of list region ID (Marker.ITEM), as a direct
+  //                                         child of the list, between the list's own markers
+  // IDs are opaque strings ("3", "3.1", "4#12.2": region 2 inside item 12 of list 4); an item is
+  // a region whose ID is LIST#KEY. Patches address regions by ID and replace what lies between
+  // the markers, never the markers themselves, so a replaced region can be patched again.
+  const index = new Map(); // region ID -> its start comment; trusted only after a check
+  let idiomorph; // the promise of Idiomorph, whose script is injected at most once per page
+
+  const indexFrom = (root) => {
+    const walker = doc.createTreeWalker(root, NodeFilter.SHOW_COMMENT);
+    for (let n; (n = walker.nextNode()); ) {
+      if (n.data.startsWith(M.START)) index.set(n.data.slice(M.START.length), n);
+    }
+  };
+
+  // Two siblings and the nodes between them.
+  const range = (a, b) => {
+    const out = [a];
+    while (a !== b) out.push((a = a.nextSibling));
+    return out;
+  };
+
+  const findEnd = (start, id) => {
+    for (let n = start; (n = n.nextSibling); ) if (n.nodeType === 8 && n.data === M.END + id) return n;
+  };
+
+  // Markup replaced by a command or a morph leaves stale entries: those, and misses, cost one
+  // rescan of the page; markup we insert ourselves is indexed as it goes in.
+  const findRegion = (id) => {
+    id = String(id);
+    let start = index.get(id);
+    if (!start || !start.isConnected || start.data !== M.START + id) {
+      index.clear();
+      indexFrom(doc);
+      start = index.get(id);
+    }
+    const end = start && findEnd(start, id);
+    return end ? [start, end] : null;
+  };
+
+  // A <template> parses any fragment in context: <tr> or <option> survive, scripts never run.
+  const parse = (html) => {
+    const t = doc.createElement('template');
+    t.innerHTML = html;
+    return t.content;
+  };
+
+  const checkable = (el) => /^(checkbox|radio)$/.test(el.type);
+  // What the user made of a field, or (dflt) what its markup says: what a form reset restores.
+  const fieldState = (el, dflt) => {
+    if (el.tagName === 'SELECT') {
+      const options = [...el.options];
+      let on = options.filter((o) => (dflt ? o.defaultSelected : o.selected));
+      if (dflt && !on.length && !el.multiple) on = options.slice(0, 1);
+      return on.map((o) => o.value);
+    }
+    return checkable(el) ? (dflt ? el.defaultChecked : el.checked) : dflt ? el.defaultValue : el.value;
+  };
+  const setFieldState = (el, state) => {
+    if (el.tagName === 'SELECT') for (const o of el.options) o.selected = state.includes(o.value);
+    else if (checkable(el)) el.checked = state;
+    else el.value = state;
+  };
+  // The server re-renders a field with its own default: when that default did not change, what
+  // the user typed into el is newer and goes onto target (the replacement, or el itself once
+  // morphed). Returns that step, if there is one to take.
+  const carry = (el, twin, target = twin) => {
+    if (!FIELD.test(el.tagName) || twin.tagName !== el.tagName || twin.type !== el.type) return;
+    const mine = fieldState(el);
+    const dflt = String(fieldState(el, 1));
+    if (String(mine) !== dflt && dflt === String(fieldState(twin, 1))) return () => setFieldState(target, mine);
+  };
+  // Counterparts across a replacement: the same id, or else the same tag, type and name (and
+  // value, within a group of checkboxes or radios), matched in document order.
+  const twinKey = (el) => {
+    const name = el.getAttribute('name');
+    return el.id ? 'id:' + el.id : name == null ? '' : [el.tagName, el.type, name, checkable(el) && el.value] + '';
+  };
+  const selection = (el) => {
+    try {
+      return [el.selectionStart, el.selectionEnd, el.selectionDirection];
+    } catch {
+      // Not a text field: there is no caret to keep.
+    }
+  };
+  const refocus = (el, sel) => {
+    el.focus();
+    try {
+      if (sel[0] != null) el.setSelectionRange(...sel);
+    } catch {
+      // Not a text field: focus is all there is.
+    }
+  };
+
+  // The one place that keeps what the user is doing across a replacement of the nodes old
+  // by the fragment fresh (not yet inserted): the focus and caret, and typed values. Returns
+  // what puts them back onto the counterparts, to call once fresh is in the page.
+  const keepState = (old, fresh) => {
+    const twins = new Map();
+    for (const el of fresh.querySelectorAll('*')) {
+      const k = twinKey(el);
+      if (k) (twins.get(k) || twins.set(k, []).get(k)).push(el);
+    }
+    const active = doc.activeElement;
+    const steps = [];
+    for (const el of old.flatMap((n) => (n.nodeType === 1 ? [n, ...n.querySelectorAll('*')] : []))) {
+      const k = twinKey(el);
+      const twin = k && twins.get(k)?.shift();
+      if (!twin) continue;
+      steps.push(carry(el, twin));
+      // After the value: setting a value moves the caret.
+      if (el === active) steps.push(((sel) => () => refocus(twin, sel))(selection(el)));
+    }
+    return () => steps.forEach((step) => step && step());
+  };
+
+  // Replaces what lies strictly between two markers.
+  const replaceBetween = (start, end, fresh) => {
+    const old = range(start, end).slice(1, -1);
+    const restore = keepState(old, fresh);
+    old.forEach((n) => n.remove());
+    indexFrom(fresh);
+    end.before(fresh);
+    restore();
+  };
+
+  // The longest run of seq (distinct numbers) that is already increasing, as a Set: the
+  // list items that may stay where they are while the others move around them.
+  const increasing = (seq) => {
+    const tails = []; // tails[n]: index in seq of the smallest end of an increasing run of n + 1
+    const prev = [];
+    seq.forEach((v, i) => {
+      let lo = 0;
+      let hi = tails.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (seq[tails[mid]] < v) lo = mid + 1;
+        else hi = mid;
+      }
+      prev[i] = lo ? tails[lo - 1] : -1;
+      tails[lo] = i;
+    });
+    const out = new Set();
+    for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) out.add(seq[i]);
+    return out;
+  };
+
+  const applyList = (op) => {
+    const id = String(op[PK.ID]);
+    const region = findRegion(id);
+    if (!region) return false;
+    const [start, end] = region;
+    const prefix = M.START + id + M.ITEM;
+    const have = new Map(); // key -> [start, end] of its item, in page order
+    for (let n = start.nextSibling; n !== end; n = n.nextSibling) {
+      if (n.nodeType === 8 && n.data.startsWith(prefix)) {
+        const key = n.data.slice(prefix.length);
+        const stop = findEnd(n, id + M.ITEM + key);
+        if (!stop) return false;
+        have.set(key, [n, stop]);
+        n = stop;
+      }
+    }
+    const keys = (op[PK.KEYS] || []).map(String);
+    const want = new Set(keys);
+    const items = op[PK.ITEMS] || {};
+    // An item we neither have nor are given: the page missed a patch. Checked before touching
+    // anything, so the resync morphs an intact list.
+    if (keys.some((k) => !have.has(k) && typeof items[k] !== 'string')) return false;
+    const pos = new Map([...have.keys()].map((k, i) => [k, i]));
+    have.forEach(([s, e], k) => {
+      if (!want.has(k)) {
+        range(s, e).forEach((n) => n.remove());
+        have.delete(k);
+      }
+    });
+    for (const k of keys) {
+      const html = items[k];
+      if (typeof html !== 'string') continue;
+      const fresh = parse(html);
+      if (have.has(k)) replaceBetween(...have.get(k), fresh);
+      else {
+        const s = doc.createComment(M.START + id + M.ITEM + k);
+        const e = doc.createComment(M.END + id + M.ITEM + k);
+        fresh.prepend(s);
+        fresh.append(e);
+        indexFrom(fresh);
+        // Its nodes stay siblings inside the fragment until they are moved into place below.
+        have.set(k, [s, e]);
+      }
+    }
+    // Only the items out of order move: a moved node loses focus, and costs the browser work.
+    const stay = increasing(keys.filter((k) => pos.has(k)).map((k) => pos.get(k)));
+    const active = doc.activeElement;
+    const sel = selection(active);
+    let anchor = end;
+    for (let i = keys.length; i--; ) {
+      const [s, e] = have.get(keys[i]);
+      if (!stay.has(pos.get(keys[i]))) anchor.before(...range(s, e));
+      anchor = s;
+    }
+    if (active && active !== doc.activeElement && active.isConnected) refocus(active, sel);
+    return true;
+  };
+
+  const loadIdiomorph = (url) =>
+    (idiomorph ||= new Promise((resolve, reject) => {
+      if (!url) throw new Error('no idiomorph URL in the page configuration');
+      const script = doc.createElement('script');
+      script.src = url;
+      script.onload = () => resolve(window.Idiomorph);
+      script.onerror = reject;
+      // Not in <body>: that is what gets morphed.
+      doc.head.append(script);
+    }));
+
+  // The configuration and the client's own scripts must survive a morph, and a script in the
+  // new markup would only load rt.js twice: scripts are neither removed, changed nor added.
+  const notScript = (node) => node.nodeName !== 'SCRIPT';
+
+  const morph = async (op, env) => {
+    const html = op[PK.HTML];
+    const after = [];
+    try {
+      (window.Idiomorph || (await loadIdiomorph(env.morph))).morph(doc.body, html, {
+        morphStyle: 'innerHTML',
+        callbacks: {
+          beforeNodeAdded: notScript,
+          beforeNodeRemoved: notScript,
+          beforeNodeMorphed: (old, fresh) => {
+            if (!notScript(old)) return false;
+            after.push(carry(old, fresh, old));
+          },
+        },
+      });
+      after.forEach((step) => step && step());
+    } catch (error) {
+      warn('morph unavailable, replacing the body', error);
+      [...doc.body.childNodes].forEach((n) => notScript(n) && n.remove());
+      doc.body.prepend(...[...parse(html).childNodes].filter(notScript));
+    }
+    if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    return true;
+  };
+
+  const PATCHES = {
+    __proto__: null,
+    [PO.REGION]: (op) => {
+      const region = findRegion(op[PK.ID]);
+      if (region) replaceBetween(...region, parse(op[PK.HTML]));
+      return !!region;
+    },
+    [PO.LIST]: applyList,
+    [PO.MORPH]: morph,
+  };
+
+  // Applies a patch frame's ops in order. Returns whether every op found its region (false:
+  // the page and the server disagree, ask for a resync), or the promise of that once an op
+  // had to wait (a morph loading idiomorph): the ops after it wait too. Never throws.
+  const applyPatch = (ops, env = {}, from = 0, ok = true) => {
+    for (let i = from; ops && i < ops.length; i++) {
+      let done = false;
+      try {
+        const run = PATCHES[ops[i][PK.OP]];
+        // An op this client does not know leaves the page behind the server, like a miss.
+        done = run ? run(ops[i], env) : warn('unknown patch op', ops[i]);
+      } catch (error) {
+        warn('patch failed', ops[i], error);
+      }
+      if (done && done.then) return done.then(() => applyPatch(ops, env, i + 1, ok));
+      if (!done) {
+        ok = false;
+        if (env.debug) warn('patch missed its region', ops[i]);
+      }
+    }
+    return ok;
+  };
+
   // Full jitter: after a server restart, every open page retries at a different moment.
   const backoffDelay = (attempt, random = Math.random()) =>
     Math.max(50, random * Math.min(8000, 250 * 2 ** attempt));
@@ -192,7 +481,7 @@
     const Socket = options.WebSocket || window.WebSocket;
     const loc = options.location || location;
     const debug = !!config[C.DEBUG];
-    const env = { debug, location: loc };
+    const env = { debug, location: loc, morph: config[C.MORPH] };
     const byType = {};
     const pending = new Map(); // ref -> the element whose event it is
     const busy = new Map(); // element -> how many of its refs are pending
@@ -204,6 +493,7 @@
     let attempt = 0;
     let ref = 0;
     let retry;
+    let tail = null; // the promise of the frames still being applied, if one had to wait
 
     const html = (on) => {
       const list = doc.documentElement.classList;
@@ -233,6 +523,28 @@
     };
 
     const send = (frame) => ws.send(JSON.stringify(frame));
+
+    // Frames apply in arrival order: a patch may wait for idiomorph to load, and a reply or a
+    // patch arriving meanwhile must not overtake it. With nothing waiting, a frame applies at once.
+    const inOrder = (task) => {
+      const run = () => {
+        try {
+          return task();
+        } catch (error) {
+          warn(error);
+        }
+      };
+      const result = tail ? tail.then(run) : run();
+      if (result && result.then) {
+        const t = (tail = result.catch(warn).then(() => {
+          if (tail === t) tail = null;
+        }));
+      }
+    };
+
+    // Once per patch frame that missed: the server answers with a morph. A socket lost in the
+    // meantime needs none: the next join sends the page's hash, and the server morphs if needed.
+    const synced = (ok) => ok || !joined || send({ [K.TYPE]: F.RESYNC });
 
     const emit = (binding, el) => {
       if (done) return;
@@ -285,7 +597,10 @@
       clearTimeout(retry);
       if (done || ws) return;
       const s = (ws = new Socket(wsUrl(config[C.URL], loc)));
-      s.onopen = () => s.send(JSON.stringify({ [K.TYPE]: F.JOIN, [K.VERSION]: PROTOCOL.version, [K.TOKEN]: token }));
+      // The hash names the page as rendered: the server morphs it if its render has moved on.
+      s.onopen = () => s.send(JSON.stringify({
+        [K.TYPE]: F.JOIN, [K.VERSION]: PROTOCOL.version, [K.TOKEN]: token, [K.HASH]: config[C.HASH],
+      }));
       // A socket we gave up on may still deliver frames; only the current one counts.
       s.onmessage = (m) => s === ws && receive(m.data);
       s.onclose = (e) => s === ws && closed(e);
@@ -308,8 +623,15 @@
         queue.splice(0).forEach(send);
         fire(doc, E.CONNECTED);
       } else if (type === F.REPLY) {
-        settle(frame[K.REF]);
-        applyCommands(frame[K.COMMANDS], env);
+        inOrder(() => {
+          settle(frame[K.REF]);
+          applyCommands(frame[K.COMMANDS], env);
+        });
+      } else if (type === F.PATCH) {
+        inOrder(() => {
+          const ok = applyPatch(frame[K.OPS], env);
+          return ok.then ? ok.then(synced) : synced(ok);
+        });
       } else if (type === F.ERROR) {
         const el = settle(frame[K.REF]);
         const detail = frame[K.DETAIL];
@@ -380,7 +702,7 @@
 
   const DjangoRT = (window.DjangoRT = {
     PROTOCOL, start, gather, fieldValue, targetOf, keyMatches, applyCommands, backoffDelay, wsUrl,
-    client: null,
+    applyPatch, findRegion, client: null,
   });
 
   const boot = () => {

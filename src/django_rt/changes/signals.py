@@ -1,0 +1,59 @@
+"""Publishing the ORM's changes, after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, router, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from ..conf import rt_settings
+from . import DELETE, SAVE, Change, get_feed
+
+
+def _label(model: type[models.Model]) -> str:
+    return model._meta.concrete_model._meta.label_lower  # type: ignore[union-attr]
+
+
+def _publish(changes: list[Change], using: str) -> None:
+    ignored = set(rt_settings.IGNORE_MODELS)
+    changes = [change for change in changes if change.model not in ignored]
+    if changes:
+        feed = get_feed()
+        transaction.on_commit(lambda: feed.publish(changes), using=using)
+
+
+def on_save(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+    if not kwargs.get("raw"):
+        _publish([Change(_label(sender), str(instance.pk), SAVE)], using)
+
+
+def on_delete(
+    sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any
+) -> None:
+    _publish([Change(_label(sender), str(instance.pk), DELETE)], using)
+
+
+def on_m2m(
+    sender: type[models.Model],
+    instance: models.Model,
+    action: str,
+    model: type[models.Model],
+    pk_set: set[Any] | None,
+    using: str,
+    **kwargs: Any,
+) -> None:
+    if not action.startswith("post_"):
+        return
+    # Both sides' related managers read through the link table: treat both as saved.
+    changes = [Change(_label(type(instance)), str(instance.pk), SAVE)]
+    changes += [Change(_label(model), str(pk), SAVE) for pk in pk_set or ()]
+    if not pk_set:  # clear(): the other side's rows are unknown, its table changed
+        changes.append(Change(_label(model), "", SAVE))
+    _publish(changes, using or router.db_for_write(sender))
+
+
+def connect() -> None:
+    post_save.connect(on_save, dispatch_uid="django_rt.on_save")
+    post_delete.connect(on_delete, dispatch_uid="django_rt.on_delete")
+    m2m_changed.connect(on_m2m, dispatch_uid="django_rt.on_m2m")

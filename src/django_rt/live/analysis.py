@@ -1,0 +1,98 @@
+"""Compile-time analysis: which nodes of a template may become live regions.
+
+Run once per compiled template (Django caches compiled templates), right after
+``Template.compile_nodelist()``. Each node gets two attributes:
+
+- ``_rt_markable``: it stands in element content, so a comment marker around its output
+  is valid HTML. Nodes inside a tag, an attribute value, a comment or a raw-text
+  element are not, and neither is anything they render (an include in ``<title>``).
+- ``_rt_region``: it may be re-rendered on its own later: markable, not a structural
+  node (``{% block %}``, ``{% extends %}``), and free of nodes whose output depends on
+  what was rendered before them in the same pass (``{% cycle %}``, ``{% ifchanged %}``,
+  ``{{ block.super }}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.template import Node, NodeList
+from django.template.base import TextNode
+from django.template.defaulttags import (
+    CommentNode,
+    CycleNode,
+    IfChangedNode,
+    IfNode,
+    LoadNode,
+    ResetCycleNode,
+)
+from django.template.loader_tags import BlockNode, ExtendsNode
+
+from .html import DATA, State, scan
+
+ANALYSED = "_rt_analysed"
+MARKABLE = "_rt_markable"
+REGION = "_rt_region"
+
+_STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
+_ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode)
+
+
+def analyse_template(nodelist: NodeList) -> None:
+    """Annotate a template's nodes (idempotent)."""
+    if getattr(nodelist, ANALYSED, False):
+        return
+    _analyse(nodelist, DATA)
+    setattr(nodelist, ANALYSED, True)
+
+
+def child_nodelists(node: Node) -> list[NodeList]:
+    """The node's child node lists, each rendered as an alternative or a repetition."""
+    if isinstance(node, IfNode):
+        return [nodelist for _, nodelist in node.conditions_nodelists]
+    lists = []
+    for attribute in node.child_nodelists:
+        nodelist = getattr(node, attribute, None)
+        if isinstance(nodelist, NodeList | list):
+            lists.append(nodelist)
+    return lists
+
+
+def _order_dependent(node: Node) -> bool:
+    if isinstance(node, _ORDER_DEPENDENT):
+        return True
+    token = getattr(node, "token", None)
+    return token is not None and "block.super" in token.contents
+
+
+def _analyse(
+    nodelist: Iterable[Node], state: State, blocks_from_data: bool = False
+) -> tuple[State, bool]:
+    """Annotate ``nodelist`` read from ``state``; return the state after it and whether
+    it holds an order-dependent node."""
+    dependent = False
+    for node in nodelist:
+        if isinstance(node, TextNode):
+            state = scan(state, node.s)
+            continue
+        start = DATA if (blocks_from_data and isinstance(node, BlockNode)) else state
+        markable = start.markable
+        inner_dependent = _order_dependent(node)
+        ends = []
+        for child in child_nodelists(node):
+            end, child_dependent = _analyse(child, start, isinstance(node, ExtendsNode))
+            ends.append(end)
+            inner_dependent = inner_dependent or child_dependent
+        setattr(node, MARKABLE, markable)
+        setattr(
+            node, REGION, markable and not inner_dependent and not isinstance(node, _STRUCTURAL)
+        )
+        dependent = dependent or inner_dependent
+        if isinstance(node, ExtendsNode):
+            continue  # its own text is never rendered
+        if ends:
+            # A node whose branches end elsewhere (an unclosed tag) moves where later text stands.
+            state = next((end for end in ends if end != start), start)
+        elif not markable:
+            state = scan(start, "x")  # the output is opaque text where it stands
+    return state, dependent

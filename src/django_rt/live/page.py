@@ -1,0 +1,231 @@
+"""One open page's live state: its regions, what they depend on, and how a change
+turns into patch operations for its browser."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from ..protocol import PatchKey, PatchOp
+from .proxies import VIEW, Dependency
+from .recorder import LIST, Region, end_marker, evaluate_fresh, item_key, start_marker, strip_markers
+from .render import render_template, rerender
+
+PAGE = ""  # the index entry of reads outside any region
+
+_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.I | re.S)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+#: A placeholder the ``{% rt_script %}`` tag renders; replaced by the script in the
+#: HTTP response, removed from what a join or a resync sends.
+SCRIPT_PLACEHOLDER = "<!--django-rt:script-->"
+
+
+@dataclass
+class Changes:
+    """One batch of database changes, as a page sees it."""
+
+    #: ("app.model", "pk") -> the row as it is now, or None if it was deleted.
+    instances: dict[tuple[str, str], Model | None] = field(default_factory=dict)
+    #: Tables that had rows saved, added or deleted.
+    tables: set[str] = field(default_factory=set)
+    #: Runs a queryset (once per batch for all pages that show the same query).
+    evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
+
+    def dependencies(self) -> Iterable[Dependency]:
+        for label, pk in self.instances:
+            yield ("i", label, pk)
+        for label in self.tables:
+            yield ("t", label)
+
+
+class NeedsRefresh(Exception):
+    """The page shows something a re-render cannot fix (a deleted row outside a list):
+    the view must run again."""
+
+
+def morph_op(html: str) -> dict[str, Any]:
+    body = _BODY.search(html)
+    title = _TITLE.search(html)
+    op: dict[str, Any] = {
+        PatchKey.OP: PatchOp.MORPH,
+        PatchKey.HTML: (body.group(1) if body else html).replace(SCRIPT_PLACEHOLDER, ""),
+    }
+    if title:
+        op[PatchKey.TITLE] = html_lib.unescape(strip_markers(title.group(1)))
+    return op
+
+
+def _replace_span(html: str, region_id: str, inner: str) -> str:
+    start, end = start_marker(region_id), end_marker(region_id)
+    at = html.find(start)
+    if at < 0:
+        return html
+    stop = html.find(end, at)
+    return html[: at + len(start)] + inner + html[stop:]
+
+
+class LivePage:
+    """The live state of one page: rendered with tracking, kept up to date."""
+
+    def __init__(self, template: Any, context: dict[str, Any], request: HttpRequest | None) -> None:
+        self.template = template
+        self.context = context
+        self.request = request
+        self.lock = threading.Lock()
+        self.html = ""
+        self.regions: dict[str, Region] = {}
+        self.index: dict[Dependency, set[str]] = {}
+        self.registry: dict[Dependency, Any] = {}
+
+    # rendering ---------------------------------------------------------------------
+
+    def render(self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None) -> str:
+        """Render the whole page again and start over with its regions."""
+        result = render_template(self.template, self.context, self.request, evaluate=evaluate)
+        self.html = result.html
+        self.regions = {}
+        self.index = {}
+        self.registry = result.registry
+        for region in result.regions.values():
+            self._add(region)
+        for dependency in result.page_dependencies:
+            self.index.setdefault(dependency, set()).add(PAGE)
+        return self.html
+
+    def dependencies(self) -> set[Dependency]:
+        return set(self.index)
+
+    def _add(self, region: Region) -> None:
+        self.regions[region.id] = region
+        for dependency in region.deps:
+            self.index.setdefault(dependency, set()).add(region.id)
+
+    def _remove(self, region_id: str) -> None:
+        region = self.regions.pop(region_id, None)
+        if region is None:
+            return
+        for dependency in region.deps:
+            ids = self.index.get(dependency)
+            if ids is not None:
+                ids.discard(region_id)
+                if not ids:
+                    del self.index[dependency]
+
+    # updates -----------------------------------------------------------------------
+
+    def update(self, changes: Changes) -> list[dict[str, Any]]:
+        """The patch operations that bring the browser up to date with ``changes``."""
+        for (label, pk), row in changes.instances.items():
+            if row is not None:
+                for proxy in list(self.registry.get(("i", label, pk), {}).values()):
+                    proxy.rt_swap(row)
+        hit: set[str] = set()
+        gone: set[str] = set()
+        for (label, pk), row in changes.instances.items():
+            ids = self.index.get(("i", label, pk), set())
+            hit |= ids
+            if row is None:
+                gone |= ids
+        for label in changes.tables:
+            for region_id in self.index.get(("t", label), set()):
+                region = self.regions.get(region_id)
+                if (
+                    region is not None
+                    and region_id not in hit
+                    and not self._list_moved(region, changes)
+                ):
+                    continue
+                hit.add(region_id)
+        return self._patch(hit, gone, changes.evaluate)
+
+    def update_view(self) -> list[dict[str, Any]]:
+        """The patch operations for what the view's own state changed (after an event)."""
+        return self._patch(set(self.index.get(VIEW, ())), set(), None)
+
+    def _list_moved(self, region: Region, changes: Changes) -> bool:
+        """Whether a change to its table changes a region: for a keyed list only when
+        its rows (which, in which order) changed; other regions always."""
+        if region.kind != LIST or region.queryset is None:
+            return True
+        queryset = object.__getattribute__(region.queryset, "_rt_queryset")
+        rows = (changes.evaluate or evaluate_fresh)(queryset)
+        keys = [item_key(row.pk) for row in rows]
+        if getattr(region.node, "is_reversed", False):
+            keys.reverse()
+        return keys != region.keys
+
+    def _patch(
+        self,
+        hit: set[str],
+        gone: set[str],
+        evaluate: Callable[[QuerySet[Any]], list[Any]] | None,
+    ) -> list[dict[str, Any]]:
+        if not hit:
+            return []
+        if PAGE in hit:
+            return self._morph(evaluate)
+        roots = [
+            rid
+            for rid in hit
+            if not any(self.regions[other].contains(rid) for other in hit if other in self.regions)
+        ]
+        if any(rid in gone for rid in roots):
+            raise NeedsRefresh
+        ops = []
+        for region_id in sorted(roots, key=lambda rid: (rid.count("."), rid)):
+            region = self.regions.get(region_id)
+            if region is None:
+                continue
+            new, nested = rerender(region, self.request, self.registry, evaluate)
+            if new is None:
+                return self._morph(evaluate)
+            for old_id in [rid for rid in self.regions if region.contains(rid)]:
+                self._remove(old_id)
+            self._remove(region_id)
+            self._add(new)
+            for child in nested.values():
+                self._add(child)
+            op = self._op(region, new)
+            if op is not None:
+                ops.append(op)
+                self._splice(new)
+        return ops
+
+    def _splice(self, region: Region) -> None:
+        """Put a region's new output into what its ancestors (and the page) remember."""
+        self.html = _replace_span(self.html, region.id, region.html)
+        for ancestor in self.regions.values():
+            if not ancestor.contains(region.id):
+                continue
+            ancestor.html = _replace_span(ancestor.html, region.id, region.html)
+            for key, item in ancestor.items.items():
+                ancestor.items[key] = _replace_span(item, region.id, region.html)
+
+    @staticmethod
+    def _op(old: Region, new: Region) -> dict[str, Any] | None:
+        if old.kind == LIST and new.kind == LIST and old.keys and new.keys:
+            changed = {key: html for key, html in new.items.items() if old.items.get(key) != html}
+            if not changed and old.keys == new.keys:
+                return None
+            return {
+                PatchKey.OP: PatchOp.LIST,
+                PatchKey.ID: new.id,
+                PatchKey.KEYS: new.keys,
+                PatchKey.ITEMS: changed,
+            }
+        if new.html == old.html:
+            return None
+        return {PatchKey.OP: PatchOp.REGION, PatchKey.ID: new.id, PatchKey.HTML: new.html}
+
+    def _morph(self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None) -> list[dict[str, Any]]:
+        before = self.html
+        after = self.render(evaluate)
+        return [] if after == before else [morph_op(after)]

@@ -1,0 +1,274 @@
+"""Proxies that behave like the model instances and querysets they wrap, and record
+what a template reads from them.
+
+A read is recorded as a dependency of the template node being rendered (see
+``recorder.py``):
+
+- ``("i", "app.model", "pk")``: any attribute, method, property or ``str()`` of an
+  instance;
+- ``("t", "app.model")``: iterating, counting, indexing or testing a queryset, or any
+  method of a related manager that runs a query;
+- ``("v",)``: any attribute of the view (``{{ view.counter }}``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.db.models import Manager, Model, QuerySet
+
+from . import recorder
+
+Dependency = tuple[str, ...]
+VIEW: Dependency = ("v",)
+
+
+def label(model: type[Model] | Model) -> str:
+    """The label changes are published under: the concrete model's, in lower case."""
+    return model._meta.concrete_model._meta.label_lower  # type: ignore[union-attr]
+
+
+def instance_dependency(instance: Model) -> Dependency | None:
+    if instance.pk is None:
+        return None
+    return ("i", label(instance), str(instance.pk))
+
+
+def table_dependency(model: type[Model]) -> Dependency:
+    return ("t", label(model))
+
+
+def wrap(value: Any) -> Any:
+    """``value`` with model instances, querysets and managers behind tracking proxies."""
+    if isinstance(value, RTModelProxy | RTQuerySetProxy | RTManagerProxy | RTObjectProxy):
+        return value
+    if isinstance(value, Model):
+        return RTModelProxy(value)
+    if isinstance(value, QuerySet):
+        return RTQuerySetProxy(value)
+    if isinstance(value, Manager):
+        return RTManagerProxy(value)
+    return value
+
+
+def wrap_deep(value: Any) -> Any:
+    """:func:`wrap`, also inside lists, tuples and dicts (one level of containers each)."""
+    if isinstance(value, list):
+        return [wrap_deep(item) for item in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(wrap_deep(item) for item in value)
+    if type(value) is dict:
+        return {key: wrap_deep(item) for key, item in value.items()}
+    return wrap(value)
+
+
+def unwrap(value: Any) -> Any:
+    if isinstance(value, RTModelProxy | RTObjectProxy):
+        return object.__getattribute__(value, "_rt_wrapped")
+    if isinstance(value, RTQuerySetProxy):
+        return object.__getattribute__(value, "_rt_queryset")
+    return value
+
+
+def _wrap_callable(function: Callable[..., Any], on_call: Callable[[], None]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        on_call()
+        return wrap(function(*args, **kwargs))
+
+    # The template engine reads these flags before it calls anything.
+    for flag in ("do_not_call_in_templates", "alters_data"):
+        if hasattr(function, flag):
+            setattr(call, flag, getattr(function, flag))
+    return call
+
+
+class RTModelProxy:
+    """A model instance that records, for live regions, that the template read it.
+
+    It passes for the instance: ``isinstance``, equality and hashing, truthiness,
+    ``str()``, attributes, methods, properties, foreign keys (which come back as
+    proxies themselves) and related managers (whose querysets are proxies).
+    """
+
+    __slots__ = ("_rt_wrapped", "__weakref__")
+
+    def __init__(self, instance: Model) -> None:
+        object.__setattr__(self, "_rt_wrapped", instance)
+        recorder.register(self)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105  (isinstance(proxy, Entry) holds)
+        return type(object.__getattribute__(self, "_rt_wrapped"))
+
+    @property
+    def rt_dependency(self) -> Dependency | None:
+        return instance_dependency(object.__getattribute__(self, "_rt_wrapped"))
+
+    def rt_swap(self, instance: Model) -> None:
+        """Wrap a fresher copy of the same row."""
+        object.__setattr__(self, "_rt_wrapped", instance)
+
+    def _rt_read(self) -> None:
+        recorder.read(instance_dependency(object.__getattribute__(self, "_rt_wrapped")))
+
+    def __getattr__(self, name: str) -> Any:
+        instance = object.__getattribute__(self, "_rt_wrapped")
+        self._rt_read()
+        value = getattr(instance, name)
+        if callable(value) and not isinstance(value, Model | Manager | QuerySet | type):
+            return _wrap_callable(value, self._rt_read)
+        return wrap(value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_rt_wrapped"), name, value)
+
+    def __str__(self) -> str:
+        self._rt_read()
+        return str(object.__getattribute__(self, "_rt_wrapped"))
+
+    def __repr__(self) -> str:
+        return repr(object.__getattribute__(self, "_rt_wrapped"))
+
+    def __eq__(self, other: object) -> bool:
+        return bool(object.__getattribute__(self, "_rt_wrapped") == unwrap(other))
+
+    def __hash__(self) -> int:
+        return hash(object.__getattribute__(self, "_rt_wrapped"))
+
+    def __bool__(self) -> bool:
+        return bool(object.__getattribute__(self, "_rt_wrapped"))
+
+
+class RTQuerySetProxy:
+    """A queryset that records, for live regions, that the template listed its table.
+
+    Iteration gives :class:`RTModelProxy` objects. Within one tracked render the
+    queryset runs once; a later re-render runs it again (once per change batch for all
+    pages that show the same query).
+    """
+
+    __slots__ = ("_rt_queryset", "_rt_results", "__weakref__")
+
+    def __init__(self, queryset: QuerySet[Any]) -> None:
+        object.__setattr__(self, "_rt_queryset", queryset)
+        object.__setattr__(self, "_rt_results", None)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105
+        return type(object.__getattribute__(self, "_rt_queryset"))
+
+    @property
+    def rt_model(self) -> type[Model]:
+        return object.__getattribute__(self, "_rt_queryset").model  # type: ignore[no-any-return]
+
+    def rt_results(self) -> list[Any]:
+        """The rows, wrapped, evaluated once per tracked render."""
+        recorder.read(table_dependency(self.rt_model))
+        session = recorder.current()
+        cached = object.__getattribute__(self, "_rt_results")
+        if cached is not None and cached[0] is session:
+            return cached[1]  # type: ignore[no-any-return]
+        queryset = object.__getattribute__(self, "_rt_queryset")
+        rows = recorder.evaluate(queryset)
+        results = [wrap(row) for row in rows]
+        object.__setattr__(self, "_rt_results", (session, results))
+        return results
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rt_results())
+
+    def __len__(self) -> int:
+        return len(self.rt_results())
+
+    def __bool__(self) -> bool:
+        return bool(self.rt_results())
+
+    def __contains__(self, item: object) -> bool:
+        return unwrap(item) in [unwrap(row) for row in self.rt_results()]
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.rt_results()[index]
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(self.rt_results())
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(object.__getattribute__(self, "_rt_queryset"), name)
+        if callable(value):
+            # count(), exists(), first(), filter(), order_by() ... all read the table.
+            model = self.rt_model
+            return _wrap_callable(value, lambda: recorder.read(table_dependency(model)))
+        return wrap(value)
+
+    def __eq__(self, other: object) -> bool:
+        return object.__getattribute__(self, "_rt_queryset") is unwrap(other)
+
+    def __hash__(self) -> int:
+        return id(object.__getattribute__(self, "_rt_queryset"))
+
+    def __repr__(self) -> str:
+        return (
+            f"<RTQuerySetProxy of {object.__getattribute__(self, '_rt_queryset').model.__name__}>"
+        )
+
+
+class RTManagerProxy:
+    """A (related) manager whose querysets and query results are tracked."""
+
+    __slots__ = ("_rt_manager",)
+
+    def __init__(self, manager: Manager[Any]) -> None:
+        object.__setattr__(self, "_rt_manager", manager)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105
+        return type(object.__getattribute__(self, "_rt_manager"))
+
+    def __getattr__(self, name: str) -> Any:
+        manager = object.__getattribute__(self, "_rt_manager")
+        value = getattr(manager, name)
+        if callable(value):
+            model = manager.model
+            return _wrap_callable(value, lambda: recorder.read(table_dependency(model)))
+        return wrap(value)
+
+    def __repr__(self) -> str:
+        return repr(object.__getattribute__(self, "_rt_manager"))
+
+
+class RTObjectProxy:
+    """Any object whose every attribute read records one dependency (the view's state)."""
+
+    __slots__ = ("_rt_wrapped", "_rt_dependency")
+
+    def __init__(self, wrapped: Any, dependency: Dependency) -> None:
+        object.__setattr__(self, "_rt_wrapped", wrapped)
+        object.__setattr__(self, "_rt_dependency", dependency)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105
+        return type(object.__getattribute__(self, "_rt_wrapped"))
+
+    def __getattr__(self, name: str) -> Any:
+        recorder.read(object.__getattribute__(self, "_rt_dependency"))
+        return wrap(getattr(object.__getattribute__(self, "_rt_wrapped"), name))
+
+    def __str__(self) -> str:
+        recorder.read(object.__getattribute__(self, "_rt_dependency"))
+        return str(object.__getattribute__(self, "_rt_wrapped"))
+
+    def __repr__(self) -> str:
+        return repr(object.__getattribute__(self, "_rt_wrapped"))
+
+    def __eq__(self, other: object) -> bool:
+        return bool(object.__getattribute__(self, "_rt_wrapped") == unwrap(other))
+
+    def __hash__(self) -> int:
+        return hash(object.__getattribute__(self, "_rt_wrapped"))
+
+
+#: The instance proxies of a page by dependency, held weakly and by identity (a
+#: ``WeakSet`` would take two proxies of one row for the same member).
+ProxyRegistry = dict[Dependency, "weakref.WeakValueDictionary[int, RTModelProxy]"]

@@ -1,0 +1,157 @@
+"""Tracked rendering of Django templates: the HTML with region markers, and the regions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template import Context, RequestContext
+from django.template import Template as BaseTemplate
+from django.template.backends.django import Template as BackendTemplate
+from django.template.loader import get_template
+
+from .analysis import analyse_template
+from .proxies import VIEW, Dependency, ProxyRegistry, RTObjectProxy, wrap_deep
+from .recorder import Region, Session, evaluate_fresh, render_region
+
+VIEW_KEY = "view"
+
+
+def wrap_context(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The context with model instances and querysets (also inside lists, tuples and
+    dicts) behind tracking proxies, and the view behind a proxy that records its reads."""
+    wrapped = {}
+    for key, value in (values or {}).items():
+        if key == VIEW_KEY and value is not None and not isinstance(value, RTObjectProxy):
+            wrapped[key] = RTObjectProxy(value, VIEW)
+        else:
+            wrapped[key] = wrap_deep(value)
+    return wrapped
+
+
+class RTContext(RequestContext):
+    """A ``RequestContext`` whose model instances, querysets and view are tracked.
+
+    Values given to the constructor, :meth:`push` and :meth:`update` are wrapped in
+    :class:`~django_rt.RTModelProxy` and queryset proxies, which pass for what they wrap.
+    What context processors add is left as it is.
+    """
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        dict_: Mapping[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(request, wrap_context(dict_), *args, **kwargs)
+
+    def push(self, *args: Any, **kwargs: Any) -> Any:
+        return super().push(
+            *(wrap_context(a) if isinstance(a, Mapping) else a for a in args),
+            **wrap_context(kwargs),
+        )
+
+    def update(self, other_dict: Mapping[str, Any]) -> Any:
+        return super().update(wrap_context(other_dict))
+
+
+@dataclass
+class LiveRender:
+    """The result of :func:`render_template`."""
+
+    #: The page, with ``<!--rt:ID-->…<!--/rt:ID-->`` around its live regions.
+    html: str
+    #: The live regions by id (nested regions included).
+    regions: dict[str, Region]
+    #: What the page read outside any region: a change to these re-renders the page.
+    page_dependencies: frozenset[Dependency]
+    #: The instance proxies created, by dependency (to swap in fresher rows).
+    registry: ProxyRegistry = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        return stable_hash(self.html)
+
+
+# A form's CSRF token is masked anew on every render; it says nothing about the data.
+_CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')
+
+
+def stable_hash(html: str) -> str:
+    """A hash of a render that two renders of the same data share."""
+    return hashlib.blake2b(_CSRF_VALUE.sub(r"\1", html).encode(), digest_size=12).hexdigest()
+
+
+def base_template(template: Any) -> BaseTemplate:
+    if isinstance(template, str):
+        template = get_template(template)
+    if isinstance(template, BackendTemplate):
+        template = template.template
+    if not isinstance(template, BaseTemplate):
+        raise TypeError(
+            f"django-rt tracks Django templates only, not {type(template).__name__}; "
+            "render other engines' templates as usual (they stay static)."
+        )
+    return template
+
+
+def render_template(
+    template: Any,
+    context: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    *,
+    evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+) -> LiveRender:
+    """Render a Django template with tracking.
+
+    ``template`` is a template name, a template from ``get_template()`` or a
+    ``django.template.Template``. Returns the HTML with comment markers around the live
+    regions and the regions themselves. With the markers removed, the HTML is exactly
+    what Django renders for the same template and context.
+    """
+    base = base_template(template)
+    analyse_template(base.nodelist)
+    session = Session()
+    if evaluate is not None:
+        session.evaluate = evaluate
+    options = {"autoescape": base.engine.autoescape}
+    with session.active():
+        if request is None:
+            tracked: Context = Context(wrap_context(context), **options)
+        else:
+            tracked = RTContext(request, **options)
+            tracked.push(context or {})
+        html = base.render(tracked)
+    return LiveRender(
+        html=html,
+        regions=session.regions,
+        page_dependencies=frozenset(session.root.deps),
+        registry=session.registry,
+    )
+
+
+def rerender(
+    region: Region,
+    request: HttpRequest | None,
+    registry: ProxyRegistry,
+    evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+) -> tuple[Region | None, dict[str, Region]]:
+    """Render one region again, alone, with the context it had.
+
+    Returns the new region (``None`` if its output no longer makes a region: it read
+    nothing tracked, or stopped being balanced HTML) and the regions nested in it.
+    """
+    session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
+    context = Context(region.context, **region.options)
+    context.template = region.template
+    if request is not None:
+        context.request = request  # type: ignore[attr-defined]
+    with session.active(), context.render_context.push_state(region.template):  # type: ignore[arg-type]
+        new = render_region(session, region.node, context, session.root)
+    return new, session.regions

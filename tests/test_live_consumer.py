@@ -1,0 +1,79 @@
+"""Live data through the real ASGI application: a change reaches the joined page as a patch."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.test import Client
+
+from django_rt.protocol import Frame, Key, PatchKey, PatchOp
+
+from .helpers import join, load_page, socket
+from .testapp.models import Entry
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def joined(application, url="/entries/"):
+    client = Client()
+    config = await sync_to_async(load_page)(client, url)
+    communicator = socket(application, client)
+    reply = await join(communicator, config["token"], config["hash"])
+    assert reply[Key.TYPE] == Frame.JOINED
+    return communicator
+
+
+async def patch(communicator):
+    frame = await communicator.receive_json_from(timeout=5)
+    assert frame[Key.TYPE] == Frame.PATCH, frame
+    return frame[Key.OPS]
+
+
+async def test_added_renamed_deleted_rows_patch_the_page(application):
+    first = await sync_to_async(Entry.objects.create)(name="first")
+    communicator = await joined(application)
+    second = await sync_to_async(Entry.objects.create)(name="second")
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.LIST
+    assert op[PatchKey.KEYS] == [str(first.pk), str(second.pk)]
+    assert list(op[PatchKey.ITEMS]) == [str(second.pk)]
+    assert "second" in op[PatchKey.ITEMS][str(second.pk)]
+
+    first.name = "renamed"
+    await sync_to_async(first.save)()
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.REGION and op[PatchKey.HTML] == "renamed"
+
+    await sync_to_async(second.delete)()
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.LIST and op[PatchKey.KEYS] == [str(first.pk)]
+    assert op[PatchKey.ITEMS] == {}
+    await communicator.disconnect()
+
+
+async def test_rolled_back_save_publishes_nothing(application):
+    entry = await sync_to_async(Entry.objects.create)(name="kept")
+    communicator = await joined(application)
+
+    def rolled_back():
+        with transaction.atomic():
+            Entry.objects.filter(pk=entry.pk).update(name="x")
+            Entry.objects.create(name="ghost")
+            transaction.set_rollback(True)
+
+    await sync_to_async(rolled_back)()
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_change_between_page_load_and_join_is_not_lost(application):
+    client = Client()
+    config = await sync_to_async(load_page)(client, "/entries/")
+    await sync_to_async(Entry.objects.create)(name="late")
+    communicator = socket(application, client)
+    reply = await join(communicator, config["token"], config["hash"])
+    assert reply[Key.TYPE] == Frame.JOINED
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.MORPH and "late" in op[PatchKey.HTML]
+    await communicator.disconnect()
