@@ -1,5 +1,13 @@
-"""The benchmark server's settings: the test project without the per-connection rate limit."""
+"""The benchmarks' settings: the test project without the per-connection rate limit."""
+
+import os
+import tempfile
 
 from tests.e2e.process_settings import *  # noqa: F403
+from tests.e2e.process_settings import DATABASES
 
 DJANGO_RT = {"EVENTS_PER_SECOND": 1_000_000.0, "EVENTS_BURST": 1_000_000}
+# A file, so that the hub's worker thread and the benchmark share the test database.
+DATABASES["default"]["TEST"] = {
+    "NAME": os.path.join(tempfile.gettempdir(), f"django-rt-bench-{os.getpid()}.sqlite3")
+}

@@ -27,8 +27,12 @@ class ExampleView(RTView):
 
 
 class ModelExampleView(RTView):
-    """The second example: entries from the database (they follow changes once
-    live data lands; today they show as rendered, and handlers can add and remove)."""
+    """The second example: entries from the database, live in every open browser.
+
+    The handlers only change the database; every page that shows an entry (this one,
+    in any number of browsers) follows by itself, as it does for changes made in the
+    admin or anywhere else.
+    """
 
     template_name = "demo/entries.html"
 
@@ -37,14 +41,6 @@ class ModelExampleView(RTView):
         context["entries"] = Entry.objects.order_by("name")
         return context
 
-    def entry_list(self, request) -> RTResponse:
-        return RTResponse.render(
-            "#entries",
-            "demo/_entry_list.html",
-            {"entries": Entry.objects.order_by("name")},
-            request,
-        )
-
     @RTView.event("submit", "#add-entry")
     def add(self, request, form: dict[str, str] = "#add-entry"):
         name = form.get("name", "").strip()[:20]
@@ -52,16 +48,21 @@ class ModelExampleView(RTView):
             return RTResponse("#add-error", "A name, please.", action="text")
         Entry.objects.create(name=name)
         return [
-            self.entry_list(request),
             RTResponse("#add-error", "", action="text"),
             RTResponse("#add-entry input[name=name]", "", action="value"),
-            RTResponse("#add-entry input[name=name]", action="focus"),
         ]
 
     @RTView.event("click", "#entries button.delete")
     def delete(self, request, target: EventTarget = None):
         Entry.objects.filter(pk=target.data.get("pk")).delete()
-        return self.entry_list(request)
+
+    @RTView.event("change", "#entries input.rename")
+    def rename(self, request, target: EventTarget = None):
+        entry = Entry.objects.filter(pk=target.data.get("pk")).first()
+        name = str(target.value or "").strip()[:20]
+        if entry is not None and name:
+            entry.name = name
+            entry.save()
 
 
 class EventsView(RTView):
