@@ -125,7 +125,9 @@ class Hub:
         if not self.loop.is_closed():
             # A fresh context: the publisher's (a request's, a worker thread's) must not
             # leak into the hub's task.
-            self.loop.call_soon_threadsafe(self._enqueue, list(changes), context=contextvars.Context())
+            self.loop.call_soon_threadsafe(
+                self._enqueue, list(changes), context=contextvars.Context()
+            )
 
     def _enqueue(self, changes: list[Change]) -> None:
         self.pending.extend(changes)

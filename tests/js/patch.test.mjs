@@ -42,18 +42,24 @@ const stubIdiomorph = (p) => {
 
 // --- join
 
-test('the join frame carries the configured render hash, on every connection', (t) => {
+test('the join frame carries the render hash until the page is patched', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const p = started('', { token: 'tok', hash: 'abc123' });
   p.ws().open();
   assert.deepEqual(p.ws().sent, [{ t: 'join', v: 1, token: 'tok', hash: 'abc123' }]);
   p.ws().receive({ t: 'joined', v: 1, token: 'tok2' });
-  // Patches in between do not change what the page says it was rendered as.
-  p.ws().receive({ t: 'patch', ops: [] });
   p.ws().serverClose(1006);
   t.mock.timers.tick(10000);
   p.ws().open();
   assert.deepEqual(p.ws().sent, [{ t: 'join', v: 1, token: 'tok2', hash: 'abc123' }]);
+  // A patched page no longer is the render the hash names (its data may even have
+  // returned to it): the next join asks for a morph by sending no hash.
+  p.ws().receive({ t: 'joined', v: 1, token: 'tok3' });
+  p.ws().receive({ t: 'patch', ops: [] });
+  p.ws().serverClose(1006);
+  t.mock.timers.tick(10000);
+  p.ws().open();
+  assert.deepEqual(p.ws().sent, [{ t: 'join', v: 1, token: 'tok3', hash: null }]);
 });
 
 // --- patch frames and resync
@@ -254,4 +260,11 @@ test('with the vendored idiomorph: content morphs, nodes and the user\'s values 
   assert.equal(p.$('h1').textContent, 'Newer');
   assert.deepEqual(p.resyncs(), []);
   assert.equal(p.document.querySelectorAll('body > div[hidden]').length, 0, 'no leftovers');
+});
+
+test('a reload op reloads the page, and is not a miss', () => {
+  const p = live(`<p>${region('1', 'a')}</p>`);
+  p.patch({ o: 'reload' });
+  assert.equal(p.location.reloads, 1);
+  assert.deepEqual(p.resyncs(), []);
 });

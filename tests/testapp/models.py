@@ -1,8 +1,30 @@
+from django.conf import settings
 from django.db import models
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Entry(models.Model):
     name = models.CharField(max_length=20)
+    done = models.BooleanField(default=False)
+    position = models.IntegerField(default=0)
+    author = models.ForeignKey(Author, null=True, blank=True, on_delete=models.SET_NULL)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=20)
+    entries = models.ManyToManyField(Entry, blank=True, related_name="tags")
 
     def __str__(self) -> str:
         return self.name

@@ -20,19 +20,25 @@ from django.template import Node, NodeList
 from django.template.base import TextNode
 from django.template.defaulttags import (
     CommentNode,
+    ForNode,
     CycleNode,
     IfChangedNode,
     IfNode,
     LoadNode,
     ResetCycleNode,
 )
-from django.template.loader_tags import BlockNode, ExtendsNode
+from django.template.library import InclusionNode
+from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
 
 from .html import DATA, State, scan
 
 ANALYSED = "_rt_analysed"
 MARKABLE = "_rt_markable"
 REGION = "_rt_region"
+#: On ``{% for %}`` nodes: an item's output may depend on its position or on its
+#: neighbours (``forloop``, an include that may read it), so a row added or removed
+#: means rendering every item again, not only the new ones.
+POSITIONAL = "_rt_positional"
 
 _STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
 _ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode)
@@ -56,6 +62,23 @@ def child_nodelists(node: Node) -> list[NodeList]:
         if isinstance(nodelist, NodeList | list):
             lists.append(nodelist)
     return lists
+
+
+def _subtree(nodelist: Iterable[Node]) -> Iterable[Node]:
+    for node in nodelist:
+        yield node
+        for child in child_nodelists(node):
+            yield from _subtree(child)
+
+
+def _positional(node: ForNode) -> bool:
+    for inner in _subtree(node.nodelist_loop):
+        token = getattr(inner, "token", None)
+        if token is not None and "forloop" in token.contents:
+            return True
+        if isinstance(inner, IncludeNode | InclusionNode):
+            return True
+    return False
 
 
 def _order_dependent(node: Node) -> bool:
@@ -84,6 +107,8 @@ def _analyse(
             ends.append(end)
             inner_dependent = inner_dependent or child_dependent
         setattr(node, MARKABLE, markable)
+        if isinstance(node, ForNode):
+            setattr(node, POSITIONAL, _positional(node))
         setattr(
             node, REGION, markable and not inner_dependent and not isinstance(node, _STRUCTURAL)
         )

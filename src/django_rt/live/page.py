@@ -15,8 +15,18 @@ from django.http import HttpRequest
 
 from ..protocol import PatchKey, PatchOp
 from .proxies import VIEW, Dependency
-from .recorder import LIST, Region, end_marker, evaluate_fresh, item_key, start_marker, strip_markers
-from .render import render_template, rerender
+from ..protocol import Marker
+from .analysis import POSITIONAL
+from .recorder import (
+    LIST,
+    Region,
+    end_marker,
+    evaluate_fresh,
+    item_key,
+    start_marker,
+    strip_markers,
+)
+from .render import render_new_items, render_template, rerender
 
 PAGE = ""  # the index entry of reads outside any region
 
@@ -134,33 +144,77 @@ class LivePage:
             hit |= ids
             if row is None:
                 gone |= ids
+        moved: dict[str, list[Any]] = {}  # list regions whose rows changed -> the rows
         for label in changes.tables:
             for region_id in self.index.get(("t", label), set()):
                 region = self.regions.get(region_id)
-                if (
-                    region is not None
-                    and region_id not in hit
-                    and not self._list_moved(region, changes)
-                ):
+                if region is None or region_id in hit:
                     continue
-                hit.add(region_id)
-        return self._patch(hit, gone, changes.evaluate)
+                rows = self._list_rows(region, changes)
+                if rows is None:
+                    hit.add(region_id)
+                elif [item_key(row.pk) for row in rows] != region.keys:
+                    moved[region_id] = rows
+        ops = self._move_rows(moved, hit, changes.evaluate)
+        return ops + self._patch(hit, gone, changes.evaluate)
 
     def update_view(self) -> list[dict[str, Any]]:
         """The patch operations for what the view's own state changed (after an event)."""
         return self._patch(set(self.index.get(VIEW, ())), set(), None)
 
-    def _list_moved(self, region: Region, changes: Changes) -> bool:
-        """Whether a change to its table changes a region: for a keyed list only when
-        its rows (which, in which order) changed; other regions always."""
+    def _list_rows(self, region: Region, changes: Changes) -> list[Any] | None:
+        """For a keyed list region, its rows now, in page order; ``None`` for a region
+        that a change to its table simply renders again."""
         if region.kind != LIST or region.queryset is None:
-            return True
+            return None
         queryset = object.__getattribute__(region.queryset, "_rt_queryset")
-        rows = (changes.evaluate or evaluate_fresh)(queryset)
-        keys = [item_key(row.pk) for row in rows]
+        rows = list((changes.evaluate or evaluate_fresh)(queryset))
         if getattr(region.node, "is_reversed", False):
-            keys.reverse()
-        return keys != region.keys
+            rows.reverse()
+        return rows
+
+    def _move_rows(
+        self,
+        moved: dict[str, list[Any]],
+        hit: set[str],
+        evaluate: Callable[[QuerySet[Any]], list[Any]] | None,
+    ) -> list[dict[str, Any]]:
+        """Insert, remove and move the rows of list regions, rendering new rows only.
+
+        A list whose items depend on their position, that becomes empty or stops being
+        empty, or that sits inside another region being rendered again, is rendered
+        again whole instead (added to ``hit``).
+        """
+        ops = []
+        for region_id, rows in moved.items():
+            region = self.regions[region_id]
+            inside_hit = any(
+                other in self.regions and self.regions[other].contains(region_id) for other in hit
+            )
+            if inside_hit or getattr(region.node, POSITIONAL, True) or not rows or not region.keys:
+                hit.add(region_id)
+                continue
+            new, nested = render_new_items(region, rows, self.request, self.registry, evaluate)
+            for key in set(region.keys) - set(new.keys):
+                for old_id in [
+                    rid for rid in self.regions if rid.startswith(f"{region_id}{Marker.ITEM}{key}")
+                ]:
+                    self._remove(old_id)
+            added = {key: new.items[key] for key in new.keys if key not in region.items}
+            self._remove(region_id)
+            self._add(new)
+            for child in nested.values():
+                self._add(child)
+            self._splice(new)
+            ops.append(
+                {
+                    PatchKey.OP: PatchOp.LIST,
+                    PatchKey.ID: region_id,
+                    PatchKey.KEYS: new.keys,
+                    PatchKey.ITEMS: added,
+                }
+            )
+        return ops
 
     def _patch(
         self,
@@ -168,10 +222,11 @@ class LivePage:
         gone: set[str],
         evaluate: Callable[[QuerySet[Any]], list[Any]] | None,
     ) -> list[dict[str, Any]]:
-        if not hit:
-            return []
         if PAGE in hit:
             return self._morph(evaluate)
+        hit = {region_id for region_id in hit if region_id in self.regions}  # not moved away
+        if not hit:
+            return []
         roots = [
             rid
             for rid in hit

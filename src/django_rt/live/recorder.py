@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextvars
 import re
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -298,36 +298,51 @@ def _render_keyed_for(
     Follows Django's own loop (the ``forloop`` variables, ``reversed``, ``{% empty %}``)
     so that, markers removed, the output is Django's byte for byte.
     """
+    with context.push():
+        if not rows:
+            return node.nodelist_empty.render(context), [], {}
+        values = list(reversed(rows)) if node.is_reversed else rows
+        items = render_items(session, node, context, frame, values, range(len(values)), len(values))
+    keys = list(items)
+    output = "".join(
+        start_marker(f"{frame.id}{Marker.ITEM}{key}")
+        + items[key]
+        + end_marker(f"{frame.id}{Marker.ITEM}{key}")
+        for key in keys
+    )
+    return output, keys, items
+
+
+def render_items(
+    session: Session,
+    node: ForNode,
+    context: Context,
+    frame: Frame,
+    rows: list[Any],
+    positions: Iterable[int],
+    length: int,
+) -> dict[str, str]:
+    """Render the loop body for ``rows`` (at ``positions`` of a loop of ``length``),
+    each in its item frame; their reads go to ``frame``. Key -> item HTML, in order."""
     from .proxies import unwrap
 
     parentloop = context["forloop"] if "forloop" in context else {}
-    keys: list[str] = []
+    loop = context["forloop"] = {"parentloop": parentloop, "length": length}
     items: dict[str, str] = {}
-    parts: list[str] = []
-    with context.push():
-        if not rows:
-            return node.nodelist_empty.render(context), keys, items
-        values = list(reversed(rows)) if node.is_reversed else rows
-        length = len(values)
-        loop = context["forloop"] = {"parentloop": parentloop, "length": length}
-        for index, item in enumerate(values):
-            loop["counter0"] = index
-            loop["counter"] = index + 1
-            loop["revcounter"] = length - index
-            loop["revcounter0"] = length - index - 1
-            loop["first"] = index == 0
-            loop["last"] = index == length - 1
-            context[node.loopvars[0]] = item
-            key = item_key(unwrap(item).pk)
-            item_frame = Frame(f"{frame.id}{Marker.ITEM}{key}")
-            session.frames.append(item_frame)
-            try:
-                html = "".join(child.render_annotated(context) for child in node.nodelist_loop)
-            finally:
-                session.frames.pop()
-            frame.deps |= item_frame.deps
-            keys.append(key)
-            items[key] = html
-            item_id = item_frame.id
-            parts.append(start_marker(item_id) + html + end_marker(item_id))
-    return "".join(parts), keys, items
+    for index, item in zip(positions, rows, strict=True):
+        loop["counter0"] = index
+        loop["counter"] = index + 1
+        loop["revcounter"] = length - index
+        loop["revcounter0"] = length - index - 1
+        loop["first"] = index == 0
+        loop["last"] = index == length - 1
+        context[node.loopvars[0]] = item
+        key = item_key(unwrap(item).pk)
+        item_frame = Frame(f"{frame.id}{Marker.ITEM}{key}")
+        session.frames.append(item_frame)
+        try:
+            items[key] = "".join(child.render_annotated(context) for child in node.nodelist_loop)
+        finally:
+            session.frames.pop()
+        frame.deps |= item_frame.deps
+    return items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -16,8 +17,18 @@ from django.template.backends.django import Template as BackendTemplate
 from django.template.loader import get_template
 
 from .analysis import analyse_template
-from .proxies import VIEW, Dependency, ProxyRegistry, RTObjectProxy, wrap_deep
-from .recorder import Region, Session, evaluate_fresh, render_region
+from .proxies import VIEW, Dependency, ProxyRegistry, RTObjectProxy, wrap, wrap_deep
+from ..protocol import Marker
+from .recorder import (
+    Region,
+    Session,
+    end_marker,
+    evaluate_fresh,
+    item_key,
+    render_items,
+    render_region,
+    start_marker,
+)
 
 VIEW_KEY = "view"
 
@@ -148,10 +159,52 @@ def rerender(
     nothing tracked, or stopped being balanced HTML) and the regions nested in it.
     """
     session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
+    context = _context_of(region, request)
+    with session.active(), context.render_context.push_state(region.template):  # type: ignore[arg-type]
+        new = render_region(session, region.node, context, session.root)
+    return new, session.regions
+
+
+def render_new_items(
+    region: Region,
+    rows: list[Any],
+    request: HttpRequest | None,
+    registry: ProxyRegistry,
+    evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+) -> tuple[Region, dict[str, Region]]:
+    """A keyed list region with ``rows`` (in page order): the items it already has are
+    kept as they are, only the new ones are rendered. For lists whose items do not
+    depend on their position (see ``analysis.POSITIONAL``)."""
+    session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
+    context = _context_of(region, request)
+    keys = [item_key(row.pk) for row in rows]
+    fresh = [
+        (index, row)
+        for index, (row, key) in enumerate(zip(rows, keys, strict=True))
+        if key not in region.items
+    ]
+    with session.active(), context.render_context.push_state(region.template), context.push():  # type: ignore[arg-type]
+        wrapped = [wrap(row) for _, row in fresh]
+        positions = [index for index, _ in fresh]
+        new_items = render_items(
+            session, region.node, context, session.root, wrapped, positions, len(rows)
+        )
+    items = {key: region.items[key] if key in region.items else new_items[key] for key in keys}
+    html = "".join(
+        start_marker(f"{region.id}{Marker.ITEM}{key}")
+        + items[key]
+        + end_marker(f"{region.id}{Marker.ITEM}{key}")
+        for key in keys
+    )
+    new = dataclasses.replace(
+        region, keys=keys, items=items, html=html, deps=region.deps | session.root.deps
+    )
+    return new, session.regions
+
+
+def _context_of(region: Region, request: HttpRequest | None) -> Context:
     context = Context(region.context, **region.options)
     context.template = region.template
     if request is not None:
         context.request = request  # type: ignore[attr-defined]
-    with session.active(), context.render_context.push_state(region.template):  # type: ignore[arg-type]
-        new = render_region(session, region.node, context, session.root)
-    return new, session.regions
+    return context

@@ -31,7 +31,7 @@
     },
     dispatchKeys: { NAME: 'name', DETAIL: 'detail' },
     patchKeys: { OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title' },
-    patchOps: { REGION: 'region', LIST: 'list', MORPH: 'morph' },
+    patchOps: { REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload' },
     markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
     errors: {
       BAD_FRAME: 'bad_frame', FRAME_TOO_LARGE: 'frame_too_large', NOT_JOINED: 'not_joined',
@@ -259,7 +259,9 @@
   // the user typed into el is newer and goes onto target (the replacement, or el itself once
   // morphed). Returns that step, if there is one to take.
   const carry = (el, twin, target = twin) => {
-    if (!FIELD.test(el.tagName) || twin.tagName !== el.tagName || twin.type !== el.type) return;
+    // A page cannot set a file input's value: the chosen file is lost with its input.
+    const type = el.type;
+    if (!FIELD.test(el.tagName) || twin.tagName !== el.tagName || twin.type !== type || type === 'file') return;
     const mine = fieldState(el);
     const dflt = String(fieldState(el, 1));
     if (String(mine) !== dflt && dflt === String(fieldState(twin, 1))) return () => setFieldState(target, mine);
@@ -446,6 +448,11 @@
     },
     [PO.LIST]: applyList,
     [PO.MORPH]: morph,
+    // What the page showed is gone (its view now refuses): only a fresh load can tell what is left.
+    [PO.RELOAD]: (op, env) => {
+      (env.location || location).reload();
+      return true;
+    },
   };
 
   // Applies a patch frame's ops in order. Returns whether every op found its region (false:
@@ -489,6 +496,7 @@
     let token = config[C.TOKEN];
     let ws = null;
     let joined = false;
+    let patched = false; // the page has changed since its render hash was taken
     let done = false; // closed for good: a reconnect would be refused again
     let attempt = 0;
     let ref = 0;
@@ -598,8 +606,9 @@
       if (done || ws) return;
       const s = (ws = new Socket(wsUrl(config[C.URL], loc)));
       // The hash names the page as rendered: the server morphs it if its render has moved on.
+      // Once patched, the page matches no hash we know, so a rejoin asks for the morph.
       s.onopen = () => s.send(JSON.stringify({
-        [K.TYPE]: F.JOIN, [K.VERSION]: PROTOCOL.version, [K.TOKEN]: token, [K.HASH]: config[C.HASH],
+        [K.TYPE]: F.JOIN, [K.VERSION]: PROTOCOL.version, [K.TOKEN]: token, [K.HASH]: patched ? null : config[C.HASH],
       }));
       // A socket we gave up on may still deliver frames; only the current one counts.
       s.onmessage = (m) => s === ws && receive(m.data);
@@ -628,6 +637,7 @@
           applyCommands(frame[K.COMMANDS], env);
         });
       } else if (type === F.PATCH) {
+        patched = true;
         inOrder(() => {
           const ok = applyPatch(frame[K.OPS], env);
           return ok.then ? ok.then(synced) : synced(ok);
