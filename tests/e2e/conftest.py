@@ -59,12 +59,17 @@ def context(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture
-def page(context: Any) -> Any:
+def new_page(context: Any) -> Any:
+    """A page that keeps its uncaught errors in ``page.errors``, for tests to assert."""
     page = context.new_page()
-    page.errors = []  # uncaught page errors, asserted empty by tests that care
+    page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     return page
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return new_page(context)
 
 
 def open_page(page: Any, url: str) -> Any:

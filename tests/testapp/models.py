@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.html import format_html
 
 
 class Author(models.Model):
@@ -20,6 +21,11 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def badge(self) -> str:
+        """Safe HTML built from the name (for ``|safe`` and autoescape tests)."""
+        return format_html("<b class=\"badge\">{}</b>", self.name)
 
 
 class Tag(models.Model):

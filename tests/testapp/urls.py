@@ -14,4 +14,6 @@ urlpatterns = [
     path("item/<int:pk>/", views.ItemView.as_view()),
     path("tag/", views.TagView.as_view()),
     path("entries/", views.EntriesView.as_view()),
+    path("live/entries/", views.LiveEntriesView.as_view()),
+    path("live/mine/", views.MyEntriesView.as_view()),
 ]

@@ -143,3 +143,21 @@ class EntriesView(RTView):
         context = super().get_context_data(**kwargs)
         context["entries"] = Entry.objects.all()
         return context
+
+
+class LiveEntriesView(RTView):
+    template_name = "testapp/pages/entries.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entries"] = Entry.objects.order_by("position", "name")
+        return context
+
+
+class MyEntriesView(LoginRequiredMixin, RTView):
+    template_name = "testapp/pages/entries.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entries"] = Entry.objects.filter(owner=self.request.user).order_by("name")
+        return context

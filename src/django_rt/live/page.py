@@ -134,9 +134,13 @@ class LivePage:
     def update(self, changes: Changes) -> list[dict[str, Any]]:
         """The patch operations that bring the browser up to date with ``changes``."""
         for (label, pk), row in changes.instances.items():
-            if row is not None:
-                for proxy in list(self.registry.get(("i", label, pk), {}).values()):
-                    proxy.rt_swap(row)
+            proxy = self.registry.get(("i", label, pk))
+            if proxy is None:
+                continue
+            if row is None:
+                del self.registry[("i", label, pk)]
+            else:
+                proxy.rt_swap(row)
         hit: set[str] = set()
         gone: set[str] = set()
         for (label, pk), row in changes.instances.items():

@@ -13,7 +13,6 @@ A read is recorded as a dependency of the template node being rendered (see
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,12 +44,25 @@ def wrap(value: Any) -> Any:
     if isinstance(value, RTModelProxy | RTQuerySetProxy | RTManagerProxy | RTObjectProxy):
         return value
     if isinstance(value, Model):
-        return RTModelProxy(value)
+        return _proxy_for(value)
     if isinstance(value, QuerySet):
         return RTQuerySetProxy(value)
     if isinstance(value, Manager):
         return RTManagerProxy(value)
     return value
+
+
+def _proxy_for(instance: Model) -> RTModelProxy:
+    """One proxy per row per page: a row reached again (through a foreign key, say)
+    comes back as the proxy that already has the freshest copy of it, not as the stale
+    copy a related-object cache may hold."""
+    session = recorder.current()
+    dependency = instance_dependency(instance)
+    if session is not None and dependency is not None:
+        proxy = session.registry.get(dependency)
+        if proxy is not None:
+            return proxy
+    return RTModelProxy(instance)
 
 
 def wrap_deep(value: Any) -> Any:
@@ -269,6 +281,5 @@ class RTObjectProxy:
         return hash(object.__getattribute__(self, "_rt_wrapped"))
 
 
-#: The instance proxies of a page by dependency, held weakly and by identity (a
-#: ``WeakSet`` would take two proxies of one row for the same member).
-ProxyRegistry = dict[Dependency, "weakref.WeakValueDictionary[int, RTModelProxy]"]
+#: A page's instance proxies: one per row it has shown, by dependency.
+ProxyRegistry = dict[Dependency, "RTModelProxy"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextvars
 import re
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -156,7 +155,7 @@ def register(proxy: RTModelProxy) -> None:
         return
     dependency = proxy.rt_dependency
     if dependency is not None:
-        session.registry.setdefault(dependency, weakref.WeakValueDictionary())[id(proxy)] = proxy
+        session.registry.setdefault(dependency, proxy)
 
 
 def evaluate(queryset: QuerySet[Any]) -> list[Any]:
