@@ -62,9 +62,9 @@ async def run_clients(
     )
 
 
-def page_token(base: str) -> str:
+def page_config(base: str) -> dict:
     html = urllib.request.urlopen(base + "/").read().decode()
-    return json.loads(re.search(r"data-rt-config>(.*?)</script>", html).group(1))["token"]
+    return json.loads(re.search(r"data-rt-config>(.*?)</script>", html).group(1))
 
 
 async def main() -> None:
@@ -95,9 +95,9 @@ async def main() -> None:
     try:
         wait_for_port(port)
         base, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-        token = page_token(base)
+        config = page_config(base)
         frame = {"t": "event", "h": "mybutton_click", "g": {"gathered": "hello"}}
-        join = {"t": "join", "v": 1, "token": token}
+        join = {"t": "join", "v": 1, "token": config["token"], "hash": config["hash"]}
         print(
             f"{'clients':>7} {'baseline ev/s':>14} {'django-rt ev/s':>15} {'ratio':>6} "
             f"{'baseline p50':>13} {'django-rt p50':>14}"

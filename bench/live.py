@@ -33,13 +33,13 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.template.loader import get_template  # noqa: E402
 from django.db.backends.utils import CursorWrapper  # noqa: E402
+from django.template.loader import get_template  # noqa: E402
+from tests.testapp.models import Entry  # noqa: E402
 
 from django_rt.changes import Change  # noqa: E402
 from django_rt.hub import Hub  # noqa: E402
 from django_rt.live.page import LivePage  # noqa: E402
-from tests.testapp.models import Entry  # noqa: E402
 
 TEMPLATE = "testapp/entries.html"
 
@@ -108,10 +108,14 @@ async def scenario(pages: int, rows: int, repeat: int) -> None:
         entry = entries[round_ % rows]
         entry.name = f"{entry.name[:12]}-{round_}"
         entry.save()
-        elapsed, queries["rename"] = await hub_round(hub, clients, Change("testapp.entry", str(entry.pk)))
+        elapsed, queries["rename"] = await hub_round(
+            hub, clients, Change("testapp.entry", str(entry.pk))
+        )
         results["rename"].append(elapsed)
         added = Entry.objects.create(name=f"zz-added-{round_}")
-        elapsed, queries["add"] = await hub_round(hub, clients, Change("testapp.entry", str(added.pk)))
+        elapsed, queries["add"] = await hub_round(
+            hub, clients, Change("testapp.entry", str(added.pk))
+        )
         results["add"].append(elapsed)
         added.delete()
         await hub.process([Change("testapp.entry", str(added.pk), "delete")])
@@ -140,7 +144,9 @@ def main() -> None:
     setup_test_environment()
     connection.creation.create_test_db(verbosity=0)
     Entry.objects.bulk_create(Entry(name=f"entry {i:03}") for i in range(args.rows))
-    print(f"{'pages':>6} {'change':>7} {'django-rt':>14} {'baseline':>14} {'ratio':>6} {'per page':>12} {'queries':>8}")
+    columns = ("pages", 6), ("change", 7), ("django-rt", 14), ("baseline", 14), ("ratio", 6)
+    columns += ("per page", 12), ("queries", 8)
+    print(" ".join(f"{name:>{width}}" for name, width in columns))
 
     async def run() -> None:
         for pages in (int(p) for p in args.pages.split(",")):

@@ -2,7 +2,7 @@
 
 Public API::
 
-    from django_rt import RTView, RTResponse
+    from django_rt import RTView, RTResponse, RTContext, RTModelProxy
 
 The names are imported lazily so that listing ``"django_rt"`` in ``INSTALLED_APPS``
 does not import Django's views before the app registry is ready.
@@ -15,16 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .events import EventTarget
+    from .live.proxies import RTModelProxy, RTQuerySetProxy
+    from .live.render import RTContext, render_template
     from .responses import RTResponse
     from .views import RTView
 
 __version__ = "0.1.0"
-__all__ = ["EventTarget", "RTResponse", "RTView"]
+__all__ = [
+    "EventTarget",
+    "RTContext",
+    "RTModelProxy",
+    "RTQuerySetProxy",
+    "RTResponse",
+    "RTView",
+    "render_template",
+]
 
 _LOCATIONS = {
     "RTView": ".views",
     "RTResponse": ".responses",
     "EventTarget": ".events",
+    "RTContext": ".live.render",
+    "RTModelProxy": ".live.proxies",
+    "RTQuerySetProxy": ".live.proxies",
+    "render_template": ".live.render",
 }
 
 

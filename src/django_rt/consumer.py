@@ -37,6 +37,7 @@ from .conf import rt_settings
 from .events import EventTarget, Handler
 from .hub import Hub
 from .live.page import LivePage, morph_op
+from .live.proxies import VIEW
 from .live.render import base_template, stable_hash
 from .protocol import VERSION, CloseCode, ErrorCode, Frame, Key, PatchKey, PatchOp, TargetKey
 from .responses import as_commands
@@ -266,7 +267,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             base_template(template)
         except TypeError:
             return None
-        return LivePage(template, response.resolve_context(response.context_data), request)
+        return LivePage(template, response.resolve_context(response.context_data) or {}, request)
 
     async def send_patch(self, ops: list[dict[str, Any]]) -> None:
         await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: ops})
@@ -382,8 +383,8 @@ class RTConsumer(AsyncWebsocketConsumer):
     async def update_view(self) -> None:
         """Re-render what shows the view's own state, after a handler ran."""
         page = self.page
-        if page is None:
-            return
+        if page is None or VIEW not in page.index:
+            return  # nothing on the page shows the view's state: no thread hop
 
         def update() -> list[dict[str, Any]]:
             with page.lock:

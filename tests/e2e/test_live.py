@@ -120,7 +120,13 @@ def test_a_per_user_queryset_shows_nothing_of_another_user(context, browser, asg
         client.force_login(user)
         own_context = browser.new_context()
         own_context.add_cookies(
-            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": asgi_server.url}]
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": asgi_server.url,
+                }
+            ]
         )
         return user, open_page(own_context.new_page(), asgi_server.url + "/live/mine/")
 

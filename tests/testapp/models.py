@@ -25,7 +25,7 @@ class Entry(models.Model):
     @property
     def badge(self) -> str:
         """Safe HTML built from the name (for ``|safe`` and autoescape tests)."""
-        return format_html("<b class=\"badge\">{}</b>", self.name)
+        return format_html('<b class="badge">{}</b>', self.name)
 
 
 class Tag(models.Model):

@@ -15,13 +15,14 @@ Run once per compiled template (Django caches compiled templates), right after
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.template import Node, NodeList
 from django.template.base import TextNode
 from django.template.defaulttags import (
     CommentNode,
-    ForNode,
     CycleNode,
+    ForNode,
     IfChangedNode,
     IfNode,
     LoadNode,
@@ -52,7 +53,7 @@ def analyse_template(nodelist: NodeList) -> None:
     setattr(nodelist, ANALYSED, True)
 
 
-def child_nodelists(node: Node) -> list[NodeList]:
+def child_nodelists(node: Node) -> list[Any]:
     """The node's child node lists, each rendered as an alternative or a repetition."""
     if isinstance(node, IfNode):
         return [nodelist for _, nodelist in node.conditions_nodelists]
@@ -71,7 +72,7 @@ def _subtree(nodelist: Iterable[Node]) -> Iterable[Node]:
             yield from _subtree(child)
 
 
-def _positional(node: ForNode) -> bool:
+def _positional(node: Any) -> bool:
     for inner in _subtree(node.nodelist_loop):
         token = getattr(inner, "token", None)
         if token is not None and "forloop" in token.contents:

@@ -154,10 +154,10 @@ def scan(state: State, text: str) -> State:
         elif mode is Mode.RAW_TEXT:
             buffer = (buffer + char.lower())[-(len(raw) + 3) :]
             closing = "</" + raw
-            if len(buffer) == len(closing) + 1 and buffer.startswith(closing):
-                if buffer[-1] in " \t\n\r\f/>":
-                    mode = Mode.DATA if buffer[-1] == ">" else Mode.END_TAG
-                    raw, buffer = "", ""
+            closed = len(buffer) == len(closing) + 1 and buffer.startswith(closing)
+            if closed and buffer[-1] in " \t\n\r\f/>":
+                mode = Mode.DATA if buffer[-1] == ">" else Mode.END_TAG
+                raw, buffer = "", ""
     return State(mode, raw, name, buffer)
 
 

@@ -13,10 +13,9 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from ..protocol import PatchKey, PatchOp
-from .proxies import VIEW, Dependency
-from ..protocol import Marker
+from ..protocol import Marker, PatchKey, PatchOp
 from .analysis import POSITIONAL
+from .proxies import VIEW, Dependency
 from .recorder import (
     LIST,
     Region,
@@ -189,7 +188,7 @@ class LivePage:
         empty, or that sits inside another region being rendered again, is rendered
         again whole instead (added to ``hit``).
         """
-        ops = []
+        ops: list[dict[str, Any]] = []
         for region_id, rows in moved.items():
             region = self.regions[region_id]
             inside_hit = any(

@@ -204,7 +204,7 @@ class RTQuerySetProxy:
         return self.rt_results()[index]
 
     def __reversed__(self) -> Iterator[Any]:
-        return reversed(self.rt_results())
+        return iter(list(reversed(self.rt_results())))
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(object.__getattribute__(self, "_rt_queryset"), name)

@@ -165,7 +165,7 @@ def evaluate(queryset: QuerySet[Any]) -> list[Any]:
 
 # rendering ---------------------------------------------------------------------------
 
-_original_render_annotated: Callable[[Node, Context], str] | None = None
+_original_render_annotated: Callable[[Node, Context], Any] | None = None
 
 
 def install() -> None:
@@ -176,7 +176,7 @@ def install() -> None:
     original = Node.render_annotated
     _original_render_annotated = original
 
-    def render_annotated(self: Node, context: Context) -> str:
+    def render_annotated(self: Node, context: Context) -> Any:
         session = _session.get()
         if session is None:
             return original(self, context)
@@ -187,7 +187,7 @@ def install() -> None:
 
 def _render_plain(node: Node, context: Context) -> str:
     assert _original_render_annotated is not None
-    return _original_render_annotated(node, context)
+    return str(_original_render_annotated(node, context))
 
 
 def render_node(session: Session, node: Node, context: Context) -> str:
@@ -219,7 +219,7 @@ def frame_output(frame: Frame) -> str:
     return frame.__dict__.pop("output")  # type: ignore[no-any-return]
 
 
-def render_region(session: Session, node: Node, context: Context, frame: Frame) -> Region | None:
+def render_region(session: Session, node: Any, context: Context, frame: Frame) -> Region | None:
     """Render ``node`` into ``frame``; the region it makes, or ``None`` if it makes none
     (then the output waits in the frame for :func:`frame_output`)."""
     keyed = _keyed_sequence(node, context)
@@ -252,7 +252,7 @@ def render_region(session: Session, node: Node, context: Context, frame: Frame) 
 def snapshot(context: Context) -> dict[str, Any]:
     """What a node saw, to render it again later: the flattened context, with the
     ``forloop`` dicts (which the loop updates in place) copied."""
-    values = context.flatten()
+    values: dict[str, Any] = context.flatten()  # type: ignore[assignment]
     loop = values.get("forloop")
     if isinstance(loop, dict):
         values["forloop"] = _copy_loop(loop)
@@ -269,7 +269,7 @@ def _copy_loop(loop: dict[str, Any]) -> dict[str, Any]:
 # keyed lists --------------------------------------------------------------------------
 
 
-def _keyed_sequence(node: Node, context: Context) -> tuple[Any, list[Any]] | None:
+def _keyed_sequence(node: Any, context: Context) -> tuple[Any, list[Any]] | None:
     """For ``{% for %}`` over a tracked queryset: the queryset and its rows, if every
     row is a model instance with a distinct primary key."""
     from .proxies import RTQuerySetProxy, unwrap
@@ -277,7 +277,7 @@ def _keyed_sequence(node: Node, context: Context) -> tuple[Any, list[Any]] | Non
     if not isinstance(node, ForNode) or len(node.loopvars) != 1:
         return None
     with context.push():
-        sequence = node.sequence.resolve(context, ignore_failures=True)
+        sequence = node.sequence.resolve(context, ignore_failures=True)  # type: ignore[union-attr]
     if not isinstance(sequence, RTQuerySetProxy):
         return None
     rows = sequence.rt_results()
@@ -290,7 +290,7 @@ def _keyed_sequence(node: Node, context: Context) -> tuple[Any, list[Any]] | Non
 
 
 def _render_keyed_for(
-    session: Session, node: ForNode, context: Context, frame: Frame, sequence: Any, rows: list[Any]
+    session: Session, node: Any, context: Context, frame: Frame, sequence: Any, rows: list[Any]
 ) -> tuple[str, list[str], dict[str, str]]:
     """``ForNode.render``, with each iteration wrapped in item markers.
 
@@ -314,7 +314,7 @@ def _render_keyed_for(
 
 def render_items(
     session: Session,
-    node: ForNode,
+    node: Any,
     context: Context,
     frame: Frame,
     rows: list[Any],
@@ -325,7 +325,7 @@ def render_items(
     each in its item frame; their reads go to ``frame``. Key -> item HTML, in order."""
     from .proxies import unwrap
 
-    parentloop = context["forloop"] if "forloop" in context else {}
+    parentloop = context.get("forloop", {})
     loop = context["forloop"] = {"parentloop": parentloop, "length": length}
     items: dict[str, str] = {}
     for index, item in zip(positions, rows, strict=True):

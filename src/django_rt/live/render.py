@@ -16,9 +16,9 @@ from django.template import Template as BaseTemplate
 from django.template.backends.django import Template as BackendTemplate
 from django.template.loader import get_template
 
+from ..protocol import Marker
 from .analysis import analyse_template
 from .proxies import VIEW, Dependency, ProxyRegistry, RTObjectProxy, wrap, wrap_deep
-from ..protocol import Marker
 from .recorder import (
     Region,
     Session,
@@ -68,7 +68,7 @@ class RTContext(RequestContext):
             **wrap_context(kwargs),
         )
 
-    def update(self, other_dict: Mapping[str, Any]) -> Any:
+    def update(self, other_dict: Any) -> Any:
         return super().update(wrap_context(other_dict))
 
 
@@ -136,7 +136,7 @@ def render_template(
         if request is None:
             tracked: Context = Context(wrap_context(context), **options)
         else:
-            tracked = RTContext(request, **options)
+            tracked = RTContext(request, autoescape=base.engine.autoescape)
             tracked.push(context or {})
         html = base.render(tracked)
     return LiveRender(
