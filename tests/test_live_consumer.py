@@ -77,3 +77,30 @@ async def test_change_between_page_load_and_join_is_not_lost(application):
     (op,) = await patch(communicator)
     assert op[PatchKey.OP] == PatchOp.MORPH and "late" in op[PatchKey.HTML]
     await communicator.disconnect()
+
+
+async def test_resync_sends_the_whole_page(application):
+    await sync_to_async(Entry.objects.create)(name="shown")
+    communicator = await joined(application)
+    await communicator.send_json_to({Key.TYPE: Frame.RESYNC})
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.MORPH and "shown" in op[PatchKey.HTML]
+    assert "<!--rt:1-->" in op[PatchKey.HTML]
+    await communicator.disconnect()
+
+
+async def test_view_state_rerenders_after_an_event(application):
+    client = Client()
+    config = await sync_to_async(load_page)(client, "/live/counter/")
+    communicator = socket(application, client)
+    assert (await join(communicator, config["token"], config["hash"]))[Key.TYPE] == Frame.JOINED
+    await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: 1, Key.HANDLER: "bump"})
+    (op,) = await patch(communicator)
+    assert op == {"o": "region", "id": "1", "html": "1"}
+    reply = await communicator.receive_json_from(timeout=5)
+    assert reply[Key.TYPE] == Frame.REPLY and reply[Key.COMMANDS] == []
+    # A handler that changes nothing shown sends no patch.
+    await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: 2, Key.HANDLER: "noop"})
+    reply = await communicator.receive_json_from(timeout=5)
+    assert reply[Key.TYPE] == Frame.REPLY and reply[Key.REF] == 2
+    await communicator.disconnect()

@@ -16,4 +16,5 @@ urlpatterns = [
     path("entries/", views.EntriesView.as_view()),
     path("live/entries/", views.LiveEntriesView.as_view()),
     path("live/mine/", views.MyEntriesView.as_view()),
+    path("live/counter/", views.CounterView.as_view()),
 ]

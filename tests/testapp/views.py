@@ -161,3 +161,16 @@ class MyEntriesView(LoginRequiredMixin, RTView):
         context = super().get_context_data(**kwargs)
         context["entries"] = Entry.objects.filter(owner=self.request.user).order_by("name")
         return context
+
+
+class CounterView(RTView):
+    template_name = "testapp/pages/counter.html"
+    counter = 0
+
+    @RTView.event("click", "#bump")
+    def bump(self, request):
+        self.counter += 1
+
+    @RTView.event("click", "#noop")
+    def noop(self, request):
+        self.unseen = True

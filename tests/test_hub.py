@@ -1,0 +1,136 @@
+"""The hub: one refetch and one query per batch for any number of pages, one frame per
+page per batch, only the pages that depend on a change."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from django_rt.changes import DELETE, Change
+from django_rt.hub import Hub, QueryCache
+from django_rt.live.page import LivePage
+
+from .testapp.models import Author, Entry
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+class FakeClient:
+    """The hub's view of a connection."""
+
+    def __init__(self, template: str = "testapp/entries.html", **context: Any) -> None:
+        context.setdefault("entries", Entry.objects.order_by("name"))
+        self.page = LivePage(template, context, None)
+        self.page.render()
+        self.frames: list[list[dict[str, Any]]] = []
+        self.refreshed = 0
+
+    async def send_patch(self, ops: list[dict[str, Any]]) -> None:
+        self.frames.append(ops)
+
+    def refresh(self) -> list[dict[str, Any]]:
+        self.refreshed += 1
+        return []
+
+
+async def clients_on(hub: Hub, count: int, **context: Any) -> list[FakeClient]:
+    clients = [await sync_to_async(FakeClient)(**context) for _ in range(count)]
+    for client in clients:
+        hub.reindex(client)
+    return clients
+
+
+def count_queries(function, *args):
+    with CaptureQueriesContext(connection) as queries:
+        result = function(*args)
+    return result, len(queries)
+
+
+async def test_one_refetch_and_one_list_query_whatever_the_number_of_pages():
+    entries = [await sync_to_async(Entry.objects.create)(name=f"e{i}") for i in range(3)]
+    hub = Hub.current()
+    clients = await clients_on(hub, 25)
+    entries[0].name = "e0 renamed"  # keeps its place in the order
+    await sync_to_async(entries[0].save)()
+    changes = [Change("testapp.entry", str(entries[0].pk))]
+    # The update runs in one worker thread: count its queries there.
+    affected = hub.affected(changes)
+    assert affected == set(clients)
+    updates, queries = await sync_to_async(count_queries)(hub._update, changes, affected)
+    assert queries == 2  # the refetch of the row, the list's query (shared by 25 pages)
+    assert len(updates) == 25
+    for _, ops in updates:
+        assert ops == [{"o": "region", "id": f"1#{entries[0].pk}.1", "html": "e0 renamed"}]
+
+
+async def test_a_burst_of_changes_is_one_frame_per_page():
+    await sync_to_async(Entry.objects.create)(name="a first one")
+    hub = Hub.current()
+    clients = await clients_on(hub, 3)
+
+    def burst():
+        with transaction.atomic():  # five changes, published together on commit
+            for index in range(5):
+                Entry.objects.create(name=f"burst {index}")
+
+    await sync_to_async(burst)()
+    for _ in range(100):
+        if all(client.frames for client in clients):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    for client in clients:
+        assert len(client.frames) == 1
+        (op,) = client.frames[0]
+        assert op["o"] == "list" and len(op["keys"]) == 6 and len(op["items"]) == 5
+    for client in clients:
+        hub.detach(client)
+
+
+async def test_pages_that_do_not_depend_on_a_change_are_not_touched():
+    hub = Hub.current()
+    listing = await clients_on(hub, 2)
+    static = await clients_on(hub, 2, template="testapp/example.html", entries=["a", "b"])
+    changes = [Change("testapp.author", "1")]
+    assert hub.affected(changes) == set()
+    changes = [Change("testapp.entry", "99")]
+    assert hub.affected(changes) == set(listing)
+    assert not (hub.affected(changes) & set(static))
+
+
+async def test_detached_pages_leave_the_index():
+    hub = Hub.current()
+    (client,) = await clients_on(hub, 1)
+    assert hub.affected([Change("testapp.entry", "1")]) == {client}
+    hub.detach(client)
+    assert hub.affected([Change("testapp.entry", "1")]) == set()
+    assert hub.index == {}
+
+
+async def test_a_deleted_row_outside_a_list_refreshes_the_page():
+    author = await sync_to_async(Author.objects.create)(name="Ada")
+    entry = await sync_to_async(Entry.objects.create)(name="x", author=author)
+    hub = Hub.current()
+    client = await sync_to_async(FakeClient)(template="testapp/pages/entries.html", entries=[entry])
+    hub.reindex(client)
+    pk = author.pk
+    await sync_to_async(author.delete)()
+    changes = [Change("testapp.author", str(pk), DELETE)]
+    await hub.process(changes)
+    assert client.refreshed == 1
+
+
+def test_query_cache_runs_each_query_once():
+    Entry.objects.create(name="a")
+    cache = QueryCache()
+    first = cache(Entry.objects.order_by("name"))
+    second = cache(Entry.objects.order_by("name"))
+    assert first is second and cache.queries == 1
+    cache(Entry.objects.filter(name="a"))
+    assert cache.queries == 2
+    assert cache(Entry.objects.none()) == []
