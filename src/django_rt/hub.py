@@ -41,6 +41,21 @@ class Client(Protocol):
         ...
 
 
+def sql_key(queryset: QuerySet[Any]) -> tuple[str, str, str] | None:
+    """What identifies a query: its database, SQL and parameters (``None`` for a query
+    that can match nothing). Compiled once per queryset object: a page's querysets are
+    asked again at every batch."""
+    key = getattr(queryset, "_rt_sql_key", False)
+    if key is False:
+        try:
+            sql, params = queryset.query.sql_with_params()
+            key = (queryset.db, sql, repr(params))
+        except EmptyResultSet:
+            key = None
+        queryset._rt_sql_key = key  # type: ignore[attr-defined]
+    return key  # type: ignore[return-value]
+
+
 class QueryCache:
     """Runs each distinct query once per batch, whichever page asks first."""
 
@@ -49,11 +64,9 @@ class QueryCache:
         self.queries = 0
 
     def __call__(self, queryset: QuerySet[Any]) -> list[Any]:
-        try:
-            sql, params = queryset.query.sql_with_params()
-        except EmptyResultSet:
+        key = sql_key(queryset)
+        if key is None:
             return []
-        key = (queryset.db, sql, repr(params))
         rows = self.results.get(key)
         if rows is None:
             rows = self.results[key] = list(queryset.all())

@@ -47,6 +47,14 @@ class Changes:
     tables: set[str] = field(default_factory=set)
     #: Runs a queryset (once per batch for all pages that show the same query).
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
+    _keys: dict[int, tuple[list[Any], list[str]]] = field(default_factory=dict)
+
+    def keys(self, rows: list[Any]) -> list[str]:
+        """The item keys of ``rows``, once per batch for rows that pages share."""
+        known = self._keys.get(id(rows))
+        if known is None or known[0] is not rows:
+            known = self._keys[id(rows)] = (rows, [item_key(row.pk) for row in rows])
+        return known[1]
 
     def dependencies(self) -> Iterable[Dependency]:
         for label, pk in self.instances:
@@ -156,7 +164,7 @@ class LivePage:
                 rows = self._list_rows(region, changes)
                 if rows is None:
                     hit.add(region_id)
-                elif [item_key(row.pk) for row in rows] != region.keys:
+                elif changes.keys(rows) != region.keys:
                     moved[region_id] = rows
         ops = self._move_rows(moved, hit, changes.evaluate)
         return ops + self._patch(hit, gone, changes.evaluate)
@@ -171,9 +179,9 @@ class LivePage:
         if region.kind != LIST or region.queryset is None:
             return None
         queryset = object.__getattribute__(region.queryset, "_rt_queryset")
-        rows = list((changes.evaluate or evaluate_fresh)(queryset))
+        rows = (changes.evaluate or evaluate_fresh)(queryset)  # shared by the batch's pages
         if getattr(region.node, "is_reversed", False):
-            rows.reverse()
+            return rows[::-1]
         return rows
 
     def _move_rows(
