@@ -27,6 +27,11 @@ class Entry(models.Model):
         """Safe HTML built from the name (for ``|safe`` and autoescape tests)."""
         return format_html('<b class="badge">{}</b>', self.name)
 
+    @property
+    def emphasis(self) -> str:
+        """HTML (not marked safe) around the name, for ``|safe`` and autoescape tests."""
+        return f"<em>{self.name}</em>"
+
 
 class Tag(models.Model):
     name = models.CharField(max_length=20)

@@ -27,6 +27,7 @@ from django.template.defaulttags import (
     IfNode,
     LoadNode,
     ResetCycleNode,
+    WithNode,
 )
 from django.template.library import InclusionNode
 from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
@@ -42,7 +43,9 @@ REGION = "_rt_region"
 POSITIONAL = "_rt_positional"
 
 _STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
-_ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode)
+# A {% block %} renders from the block context of the whole template: a node that holds
+# one cannot be rendered again alone.
+_ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode, BlockNode)
 
 
 def analyse_template(nodelist: NodeList) -> None:
@@ -77,16 +80,30 @@ def _positional(node: Any) -> bool:
         token = getattr(inner, "token", None)
         if token is not None and "forloop" in token.contents:
             return True
-        if isinstance(inner, IncludeNode | InclusionNode):
+        # Another template, or a tag that sees the whole context, may read forloop too.
+        if isinstance(inner, IncludeNode | InclusionNode) or getattr(inner, "takes_context", False):
             return True
     return False
 
 
 def _order_dependent(node: Node) -> bool:
+    """Output that depends on the render around it: rendering the node again alone, or
+    any node that holds it, would not give what the page shows."""
     if isinstance(node, _ORDER_DEPENDENT):
         return True
     token = getattr(node, "token", None)
     return token is not None and "block.super" in token.contents
+
+
+def _assigns(node: Node) -> bool:
+    """``{% tag ... as name %}``, ``{% regroup %}``, ``{% url ... as name %}``: the
+    output goes to a variable that later nodes read, so what the tag read belongs to
+    the region around them all, not to a region of its own."""
+    token = getattr(node, "token", None)
+    if token is None or isinstance(node, WithNode):
+        return False
+    bits = token.split_contents()
+    return (len(bits) > 2 and bits[-2] == "as") or "asvar" in bits
 
 
 def _analyse(
@@ -111,7 +128,12 @@ def _analyse(
         if isinstance(node, ForNode):
             setattr(node, POSITIONAL, _positional(node))
         setattr(
-            node, REGION, markable and not inner_dependent and not isinstance(node, _STRUCTURAL)
+            node,
+            REGION,
+            markable
+            and not inner_dependent
+            and not isinstance(node, _STRUCTURAL)
+            and not _assigns(node),
         )
         dependent = dependent or inner_dependent
         if isinstance(node, ExtendsNode):

@@ -35,6 +35,7 @@ VOID_ELEMENTS = frozenset(
         "wbr",
     ]
 )
+FOREIGN_ELEMENTS = frozenset(["svg", "math"])
 RAW_TEXT_ELEMENTS = frozenset(
     [
         "script",
@@ -75,11 +76,16 @@ class State:
     raw: str = ""  # the raw-text element being read, in RAW_TEXT
     name: str = ""  # the tag name being read
     buffer: str = ""  # "<!" prefix, comment tail, raw-text tail
+    open: tuple[str, ...] = ()  # the elements opened and not closed, outermost first
 
     @property
     def markable(self) -> bool:
-        """Whether a comment here is element content, as a marker must be."""
-        return self.mode is Mode.DATA
+        """Whether a comment here is element content, as a marker must be.
+
+        Not directly inside ``<table>`` either: the parser moves rows into an implied
+        ``<tbody>`` and leaves comments behind, so markers would not stay siblings.
+        """
+        return self.mode is Mode.DATA and (not self.open or self.open[-1] != "table")
 
 
 DATA = State()
@@ -88,6 +94,7 @@ DATA = State()
 def scan(state: State, text: str) -> State:
     """The state after reading ``text`` from ``state``."""
     mode, raw, name, buffer = state.mode, state.raw, state.name, state.buffer
+    opened = list(state.open)
     for char in text:
         if mode is Mode.DATA:
             if char == "<":
@@ -96,32 +103,32 @@ def scan(state: State, text: str) -> State:
             if char == "!":
                 mode, buffer = Mode.MARKUP, ""
             elif char == "/":
-                mode, name = Mode.END_TAG, ""
+                mode, name, buffer = Mode.END_TAG, "", ""
             elif char == "?":
                 mode = Mode.BOGUS
             elif char.isalpha():
                 mode, name = Mode.TAG_NAME, char.lower()
-            else:
+            elif char != "<":  # "<<b>": the first "<" was text, the second opens a tag
                 mode = Mode.DATA
         elif mode is Mode.TAG_NAME:
             if char in " \t\n\r\f/":
                 mode = Mode.IN_TAG
             elif char == ">":
-                mode, raw = _opened(name)
+                mode, raw = _finish(name, False, opened)
             else:
                 name += char.lower()
         elif mode is Mode.IN_TAG:
             if char == "=":
                 mode = Mode.BEFORE_VALUE
             elif char == ">":
-                mode, raw = _opened(name)
+                mode, raw = _finish(name, False, opened)
         elif mode is Mode.BEFORE_VALUE:
             if char == '"':
                 mode = Mode.VALUE_DOUBLE
             elif char == "'":
                 mode = Mode.VALUE_SINGLE
             elif char == ">":
-                mode, raw = _opened(name)
+                mode, raw = _finish(name, False, opened)
             elif char not in " \t\n\r\f":
                 mode = Mode.VALUE_UNQUOTED
         elif mode is Mode.VALUE_DOUBLE:
@@ -134,10 +141,15 @@ def scan(state: State, text: str) -> State:
             if char in " \t\n\r\f":
                 mode = Mode.IN_TAG
             elif char == ">":
-                mode, raw = _opened(name)
+                mode, raw = _finish(name, False, opened)
         elif mode is Mode.END_TAG:
+            # The name, up to a space or "/" (then `buffer` says it is complete).
             if char == ">":
-                mode = Mode.DATA
+                mode, raw = _finish(name, True, opened)
+            elif char in " \t\n\r\f/":
+                buffer = " "
+            elif not buffer:
+                name += char.lower()
         elif mode is Mode.MARKUP:
             buffer += char
             if buffer == "--":
@@ -145,6 +157,9 @@ def scan(state: State, text: str) -> State:
             elif not "--".startswith(buffer):
                 mode = Mode.DATA if char == ">" else Mode.BOGUS
         elif mode is Mode.COMMENT:
+            if char == ">" and buffer in ("", "-"):  # "<!-->" and "<!--->" close at once
+                mode, buffer = Mode.DATA, ""
+                continue
             buffer = (buffer + char)[-3:]
             if buffer.endswith("-->"):
                 mode, buffer = Mode.DATA, ""
@@ -156,12 +171,22 @@ def scan(state: State, text: str) -> State:
             closing = "</" + raw
             closed = len(buffer) == len(closing) + 1 and buffer.startswith(closing)
             if closed and buffer[-1] in " \t\n\r\f/>":
-                mode = Mode.DATA if buffer[-1] == ">" else Mode.END_TAG
-                raw, buffer = "", ""
-    return State(mode, raw, name, buffer)
+                name = raw
+                if buffer[-1] == ">":
+                    mode, raw, buffer = *_finish(name, True, opened), ""
+                else:
+                    mode, raw, buffer = Mode.END_TAG, "", " "
+    return State(mode, raw, name, buffer, tuple(opened))
 
 
-def _opened(name: str) -> tuple[Mode, str]:
+def _finish(name: str, closing: bool, opened: list[str]) -> tuple[Mode, str]:
+    """A tag ends: keep the open elements up to date; the mode that follows."""
+    if closing:
+        if name in opened:
+            del opened[len(opened) - 1 - opened[::-1].index(name) :]
+        return Mode.DATA, ""
+    if name not in VOID_ELEMENTS:
+        opened.append(name)
     if name in RAW_TEXT_ELEMENTS:
         return Mode.RAW_TEXT, name
     return Mode.DATA, ""
@@ -204,5 +229,11 @@ def is_balanced(html: str) -> bool:
                 return False
             position = end.start()
             stack.append(name)
-        elif name not in VOID_ELEMENTS and not match.group(3).rstrip().endswith("/"):
+        elif name in VOID_ELEMENTS:
+            continue
+        elif match.group(3).rstrip().endswith("/") and (
+            name in FOREIGN_ELEMENTS or any(open_ in FOREIGN_ELEMENTS for open_ in stack)
+        ):
+            continue  # self-closing, in SVG and MathML only: <span/> opens a span
+        else:
             stack.append(name)

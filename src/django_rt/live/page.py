@@ -105,8 +105,11 @@ class LivePage:
     # rendering ---------------------------------------------------------------------
 
     def render(self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None) -> str:
-        """Render the whole page again and start over with its regions."""
-        result = render_template(self.template, self.context, self.request, evaluate=evaluate)
+        """Render the whole page again and start over with its regions (the rows it
+        already shows keep their proxies, which hold the freshest copies)."""
+        result = render_template(
+            self.template, self.context, self.request, evaluate=evaluate, registry=self.registry
+        )
         self.html = result.html
         self.regions = {}
         self.index = {}
@@ -158,6 +161,9 @@ class LivePage:
         moved: dict[str, list[Any]] = {}  # list regions whose rows changed -> the rows
         for label in changes.tables:
             for region_id in self.index.get(("t", label), set()):
+                if region_id == PAGE:
+                    hit.add(PAGE)
+                    continue
                 region = self.regions.get(region_id)
                 if region is None or region_id in hit:
                     continue
@@ -207,9 +213,11 @@ class LivePage:
                 continue
             new, nested = render_new_items(region, rows, self.request, self.registry, evaluate)
             for key in set(region.keys) - set(new.keys):
-                for old_id in [
-                    rid for rid in self.regions if rid.startswith(f"{region_id}{Marker.ITEM}{key}")
-                ]:
+                item_id = f"{region_id}{Marker.ITEM}{key}"
+                inside = [
+                    rid for rid in self.regions if rid == item_id or rid.startswith(item_id + ".")
+                ]
+                for old_id in inside:
                     self._remove(old_id)
             added = {key: new.items[key] for key in new.keys if key not in region.items}
             self._remove(region_id)
@@ -293,5 +301,5 @@ class LivePage:
 
     def _morph(self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None) -> list[dict[str, Any]]:
         before = self.html
-        after = self.render(evaluate)
+        after = self.render(evaluate or evaluate_fresh)
         return [] if after == before else [morph_op(after)]

@@ -39,6 +39,32 @@ def table_dependency(model: type[Model]) -> Dependency:
     return ("t", label(model))
 
 
+def query_dependencies(queryset: QuerySet[Any]) -> list[Dependency]:
+    """The tables a query reads: its model's, and those its filters and orderings join
+    (``filter(author__name="Ann")`` changes with the authors too)."""
+    cached: list[Dependency] | None = getattr(queryset, "_rt_dependencies", None)
+    if cached is None:
+        tables = {join.table_name for join in queryset.query.alias_map.values()}
+        models = _models_by_table()
+        found = [table_dependency(queryset.model)]
+        found += [table_dependency(models[table]) for table in sorted(tables) if table in models]
+        cached = list(dict.fromkeys(found))
+        queryset._rt_dependencies = cached  # type: ignore[attr-defined]
+    return cached
+
+
+_TABLES: dict[str, type[Model]] = {}
+
+
+def _models_by_table() -> dict[str, type[Model]]:
+    if not _TABLES:
+        from django.apps import apps
+
+        for model in apps.get_models(include_auto_created=True):
+            _TABLES.setdefault(model._meta.db_table, model)
+    return _TABLES
+
+
 def wrap(value: Any) -> Any:
     """``value`` with model instances, querysets and managers behind tracking proxies."""
     if isinstance(value, RTModelProxy | RTQuerySetProxy | RTManagerProxy | RTObjectProxy):
@@ -177,7 +203,8 @@ class RTQuerySetProxy:
 
     def rt_results(self) -> list[Any]:
         """The rows, wrapped, evaluated once per tracked render."""
-        recorder.read(table_dependency(self.rt_model))
+        for dependency in query_dependencies(object.__getattribute__(self, "_rt_queryset")):
+            recorder.read(dependency)
         session = recorder.current()
         cached = object.__getattribute__(self, "_rt_results")
         if cached is not None and cached[0] is session:
@@ -201,13 +228,19 @@ class RTQuerySetProxy:
         return unwrap(item) in [unwrap(row) for row in self.rt_results()]
 
     def __getitem__(self, index: Any) -> Any:
+        # As QuerySet: only integers and slices. A template's {{ qs.count }} tries
+        # qs["count"] first, which must not run the whole query.
+        if not isinstance(index, int | slice) or isinstance(index, bool):
+            kind = type(index).__name__
+            raise TypeError(f"QuerySet indices must be integers or slices, not {kind}.")
         return self.rt_results()[index]
 
     def __reversed__(self) -> Iterator[Any]:
         return iter(list(reversed(self.rt_results())))
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(object.__getattribute__(self, "_rt_queryset"), name)
+        # A fresh clone: the original may hold the rows of an earlier render in its cache.
+        value = getattr(object.__getattribute__(self, "_rt_queryset").all(), name)
         if callable(value):
             # count(), exists(), first(), filter(), order_by() ... all read the table.
             model = self.rt_model
@@ -220,10 +253,14 @@ class RTQuerySetProxy:
     def __hash__(self) -> int:
         return id(object.__getattribute__(self, "_rt_queryset"))
 
+    def __str__(self) -> str:
+        # What Django prints for a queryset: its rows, as this render sees them.
+        queryset = object.__getattribute__(self, "_rt_queryset")
+        rows = [unwrap(row) for row in self.rt_results()]
+        return f"<{type(queryset).__name__} {rows!r}>"
+
     def __repr__(self) -> str:
-        return (
-            f"<RTQuerySetProxy of {object.__getattribute__(self, '_rt_queryset').model.__name__}>"
-        )
+        return repr(object.__getattribute__(self, "_rt_queryset"))
 
 
 class RTManagerProxy:
@@ -245,6 +282,9 @@ class RTManagerProxy:
             model = manager.model
             return _wrap_callable(value, lambda: recorder.read(table_dependency(model)))
         return wrap(value)
+
+    def __str__(self) -> str:
+        return str(object.__getattribute__(self, "_rt_manager"))
 
     def __repr__(self) -> str:
         return repr(object.__getattribute__(self, "_rt_manager"))

@@ -32,7 +32,7 @@ from django.template.base import Template
 from django.template.defaulttags import ForNode
 
 from ..protocol import Marker
-from .analysis import MARKABLE, REGION
+from .analysis import MARKABLE, REGION, child_nodelists
 from .html import is_balanced
 
 if TYPE_CHECKING:
@@ -200,6 +200,12 @@ def render_node(session: Session, node: Node, context: Context) -> str:
         finally:
             session.suppressed -= 1
     if not getattr(node, REGION, False):
+        if _transforms_children(node):  # {% ifchanged %} compares what its children render
+            session.suppressed += 1
+            try:
+                return _render_plain(node, context)
+            finally:
+                session.suppressed -= 1
         return _render_plain(node, context)
     parent = session.frames[-1]
     frame = Frame(parent.child_id())
@@ -225,6 +231,14 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
     keyed = _keyed_sequence(node, context)
     if keyed is not None:
         output, keys, items = _render_keyed_for(session, node, context, frame, *keyed)
+    elif _transforms_children(node):
+        # {% filter upper %}, {% spaceless %}, a custom block tag: what its children render
+        # is rewritten before it is shown, markers included. No markers inside.
+        session.suppressed += 1
+        try:
+            output, keys, items = _render_plain(node, context), [], {}
+        finally:
+            session.suppressed -= 1
     else:
         output, keys, items = _render_plain(node, context), [], {}
     if not frame.deps or not is_balanced(output):
@@ -247,6 +261,37 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         items=items,
         queryset=keyed[0] if keyed is not None else None,
     )
+
+
+_TRANSPARENT: tuple[type, ...] | None = None
+
+
+def _transforms_children(node: Node) -> bool:
+    """Whether a node with children may rewrite their output (any block tag but those
+    known to pass it through as it is)."""
+    global _TRANSPARENT
+    if not child_nodelists(node):
+        return False
+    if _TRANSPARENT is None:
+        from django.template.defaulttags import AutoEscapeControlNode, IfNode, WithNode
+        from django.template.loader_tags import BlockNode, ExtendsNode
+        from django.templatetags.i18n import LanguageNode
+        from django.templatetags.l10n import LocalizeNode
+        from django.templatetags.tz import LocalTimeNode, TimezoneNode
+
+        _TRANSPARENT = (
+            IfNode,
+            ForNode,
+            WithNode,
+            AutoEscapeControlNode,
+            BlockNode,
+            ExtendsNode,
+            LanguageNode,
+            LocalizeNode,
+            LocalTimeNode,
+            TimezoneNode,
+        )
+    return not isinstance(node, _TRANSPARENT)
 
 
 def snapshot(context: Context) -> dict[str, Any]:

@@ -118,6 +118,7 @@ def render_template(
     request: HttpRequest | None = None,
     *,
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+    registry: ProxyRegistry | None = None,
 ) -> LiveRender:
     """Render a Django template with tracking.
 
@@ -128,7 +129,7 @@ def render_template(
     """
     base = base_template(template)
     analyse_template(base.nodelist)
-    session = Session()
+    session = Session(registry=registry)
     if evaluate is not None:
         session.evaluate = evaluate
     options = {"autoescape": base.engine.autoescape}

@@ -45,3 +45,9 @@ def boxed(parser: template.base.Parser, token: template.base.Token) -> BoxNode:
     nodelist = parser.parse(("endboxed",))
     parser.delete_first_token()
     return BoxNode(parser.compile_filter(bits[1]), nodelist)
+
+
+@register.simple_tag(takes_context=True)
+def row_number(context: template.Context) -> str:
+    """The loop counter, read from the context (not from a ``forloop`` token)."""
+    return str(context["forloop"]["counter"])
