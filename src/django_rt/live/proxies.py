@@ -67,7 +67,7 @@ def _models_by_table() -> dict[str, type[Model]]:
 
 def wrap(value: Any) -> Any:
     """``value`` with model instances, querysets and managers behind tracking proxies."""
-    if isinstance(value, RTModelProxy | RTQuerySetProxy | RTManagerProxy | RTObjectProxy):
+    if isinstance(value, _ObjectProxy | RTQuerySetProxy | RTManagerProxy):
         return value
     if isinstance(value, Model):
         return _proxy_for(value)
@@ -103,7 +103,7 @@ def wrap_deep(value: Any) -> Any:
 
 
 def unwrap(value: Any) -> Any:
-    if isinstance(value, RTModelProxy | RTObjectProxy):
+    if isinstance(value, _ObjectProxy):
         return object.__getattribute__(value, "_rt_wrapped")
     if isinstance(value, RTQuerySetProxy):
         return object.__getattribute__(value, "_rt_queryset")
@@ -122,45 +122,26 @@ def _wrap_callable(function: Callable[..., Any], on_call: Callable[[], None]) ->
     return call
 
 
-class RTModelProxy:
-    """A model instance that records, for live regions, that the template read it.
+class _ObjectProxy:
+    """What the object proxies share: they pass for the object they wrap, and every
+    read of it (an attribute, ``str()``) calls :meth:`_rt_read`."""
 
-    It passes for the instance: ``isinstance``, equality and hashing, truthiness,
-    ``str()``, attributes, methods, properties, foreign keys (which come back as
-    proxies themselves) and related managers (whose querysets are proxies).
-    """
-
-    __slots__ = ("_rt_wrapped", "__weakref__")
-
-    def __init__(self, instance: Model) -> None:
-        object.__setattr__(self, "_rt_wrapped", instance)
-        recorder.register(self)
+    __slots__ = ("_rt_wrapped",)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # noqa: D105  (isinstance(proxy, Entry) holds)
         return type(object.__getattribute__(self, "_rt_wrapped"))
 
-    @property
-    def rt_dependency(self) -> Dependency | None:
-        return instance_dependency(object.__getattribute__(self, "_rt_wrapped"))
-
-    def rt_swap(self, instance: Model) -> None:
-        """Wrap a fresher copy of the same row."""
-        object.__setattr__(self, "_rt_wrapped", instance)
-
     def _rt_read(self) -> None:
-        recorder.read(instance_dependency(object.__getattribute__(self, "_rt_wrapped")))
+        raise NotImplementedError
 
     def __getattr__(self, name: str) -> Any:
-        instance = object.__getattribute__(self, "_rt_wrapped")
+        wrapped = object.__getattribute__(self, "_rt_wrapped")
         self._rt_read()
-        value = getattr(instance, name)
+        value = getattr(wrapped, name)
         if callable(value) and not isinstance(value, Model | Manager | QuerySet | type):
             return _wrap_callable(value, self._rt_read)
         return wrap(value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(object.__getattribute__(self, "_rt_wrapped"), name, value)
 
     def __str__(self) -> str:
         self._rt_read()
@@ -177,6 +158,35 @@ class RTModelProxy:
 
     def __bool__(self) -> bool:
         return bool(object.__getattribute__(self, "_rt_wrapped"))
+
+
+class RTModelProxy(_ObjectProxy):
+    """A model instance that records, for live regions, that the template read it.
+
+    It passes for the instance: ``isinstance``, equality and hashing, truthiness,
+    ``str()``, attributes, methods, properties, foreign keys (which come back as
+    proxies themselves) and related managers (whose querysets are proxies).
+    """
+
+    __slots__ = ("__weakref__",)
+
+    def __init__(self, instance: Model) -> None:
+        object.__setattr__(self, "_rt_wrapped", instance)
+        recorder.register(self)
+
+    @property
+    def rt_dependency(self) -> Dependency | None:
+        return instance_dependency(object.__getattribute__(self, "_rt_wrapped"))
+
+    def rt_swap(self, instance: Model) -> None:
+        """Wrap a fresher copy of the same row."""
+        object.__setattr__(self, "_rt_wrapped", instance)
+
+    def _rt_read(self) -> None:
+        recorder.read(instance_dependency(object.__getattribute__(self, "_rt_wrapped")))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_rt_wrapped"), name, value)
 
 
 class RTQuerySetProxy:
@@ -290,35 +300,17 @@ class RTManagerProxy:
         return repr(object.__getattribute__(self, "_rt_manager"))
 
 
-class RTObjectProxy:
-    """Any object whose every attribute read records one dependency (the view's state)."""
+class RTObjectProxy(_ObjectProxy):
+    """Any object whose every read records one dependency (the view's state)."""
 
-    __slots__ = ("_rt_wrapped", "_rt_dependency")
+    __slots__ = ("_rt_dependency",)
 
     def __init__(self, wrapped: Any, dependency: Dependency) -> None:
         object.__setattr__(self, "_rt_wrapped", wrapped)
         object.__setattr__(self, "_rt_dependency", dependency)
 
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105
-        return type(object.__getattribute__(self, "_rt_wrapped"))
-
-    def __getattr__(self, name: str) -> Any:
+    def _rt_read(self) -> None:
         recorder.read(object.__getattribute__(self, "_rt_dependency"))
-        return wrap(getattr(object.__getattribute__(self, "_rt_wrapped"), name))
-
-    def __str__(self) -> str:
-        recorder.read(object.__getattribute__(self, "_rt_dependency"))
-        return str(object.__getattribute__(self, "_rt_wrapped"))
-
-    def __repr__(self) -> str:
-        return repr(object.__getattribute__(self, "_rt_wrapped"))
-
-    def __eq__(self, other: object) -> bool:
-        return bool(object.__getattribute__(self, "_rt_wrapped") == unwrap(other))
-
-    def __hash__(self) -> int:
-        return hash(object.__getattribute__(self, "_rt_wrapped"))
 
 
 #: A page's instance proxies: one per row it has shown, by dependency.
