@@ -104,3 +104,18 @@ async def test_view_state_rerenders_after_an_event(application):
     reply = await communicator.receive_json_from(timeout=5)
     assert reply[Key.TYPE] == Frame.REPLY and reply[Key.REF] == 2
     await communicator.disconnect()
+
+
+async def test_a_deleted_row_outside_a_list_runs_the_view_again(application):
+    shown = await sync_to_async(Entry.objects.create)(name="shown")
+    other = await sync_to_async(Entry.objects.create)(name="other")
+    communicator = await joined(application, f"/live/entry/{shown.pk}/")
+    # A deleted row that the page lists: the list follows.
+    await sync_to_async(other.delete)()
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.REGION and op[PatchKey.HTML] == ""
+    # The row the page is about: its view now answers 404, so the page reloads.
+    await sync_to_async(shown.delete)()
+    (op,) = await patch(communicator)
+    assert op == {PatchKey.OP: PatchOp.RELOAD}
+    await communicator.disconnect()

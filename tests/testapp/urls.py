@@ -17,4 +17,5 @@ urlpatterns = [
     path("live/entries/", views.LiveEntriesView.as_view()),
     path("live/mine/", views.MyEntriesView.as_view()),
     path("live/counter/", views.CounterView.as_view()),
+    path("live/entry/<int:pk>/", views.EntryDetailView.as_view()),
 ]

@@ -174,3 +174,15 @@ class CounterView(RTView):
     @RTView.event("click", "#noop")
     def noop(self, request):
         self.unseen = True
+
+
+class EntryDetailView(RTView):
+    template_name = "testapp/pages/detail.html"
+
+    def get_context_data(self, **kwargs):
+        from django.shortcuts import get_object_or_404
+
+        context = super().get_context_data(**kwargs)
+        context["entry"] = get_object_or_404(Entry, pk=kwargs["pk"])
+        context["others"] = Entry.objects.exclude(pk=kwargs["pk"]).order_by("name")
+        return context
