@@ -134,3 +134,35 @@ def test_query_cache_runs_each_query_once():
     cache(Entry.objects.filter(name="a"))
     assert cache.queries == 2
     assert cache(Entry.objects.none()) == []
+
+
+async def test_a_broken_connection_does_not_cost_the_others():
+    first = await sync_to_async(Entry.objects.create)(name="first")
+    hub = Hub.current()
+    broken, healthy = await clients_on(hub, 2)
+
+    async def fail(ops):
+        raise ConnectionError("gone")
+
+    broken.send_patch = fail
+    first.name = "first, renamed"
+    await sync_to_async(first.save)()
+    await hub.process([Change("testapp.entry", str(first.pk))])
+    assert healthy.frames and healthy.frames[-1][0]["html"] == "first, renamed"
+
+
+async def test_a_page_detached_during_its_update_is_not_indexed_again():
+    first = await sync_to_async(Entry.objects.create)(name="first")
+    hub = Hub.current()
+    (client,) = await clients_on(hub, 1)
+    original = hub._update
+
+    def update_then_disconnect(changes, clients):
+        result = original(changes, clients)
+        hub.loop.call_soon_threadsafe(hub.detach, client)
+        return result
+
+    hub._update = update_then_disconnect
+    await hub.process([Change("testapp.entry", str(first.pk))])
+    assert client not in hub.clients and hub.index == {}
+    assert client.frames == []

@@ -152,7 +152,10 @@ class Hub:
             await asyncio.sleep(rt_settings.COALESCE_SECONDS)
             while self.pending:
                 batch, self.pending = self.pending, []
-                await self.process(batch)
+                try:
+                    await self.process(batch)
+                except Exception:
+                    logger.exception("django-rt: processing %d changes failed", len(batch))
         finally:
             self.flushing = None
 
@@ -173,9 +176,14 @@ class Hub:
             return
         updates = await sync_to_async(self._update)(changes, clients)
         for client, ops in updates:
+            if client not in self.clients:
+                continue  # disconnected while its update was computed
             self.reindex(client)
             if ops:
-                await client.send_patch(ops)
+                try:
+                    await client.send_patch(ops)
+                except Exception:  # one broken connection must not cost the others
+                    logger.exception("django-rt: sending a patch failed")
 
     def _update(
         self, changes: Sequence[Change], clients: set[Client]
