@@ -119,3 +119,13 @@ async def test_a_deleted_row_outside_a_list_runs_the_view_again(application):
     (op,) = await patch(communicator)
     assert op == {PatchKey.OP: PatchOp.RELOAD}
     await communicator.disconnect()
+
+
+async def test_resync_shows_rows_added_since_the_join(application):
+    communicator = await joined(application)
+    entry = await sync_to_async(Entry.objects.create)(name="added")
+    (op,) = await patch(communicator)  # the live update itself
+    await communicator.send_json_to({Key.TYPE: Frame.RESYNC})
+    (op,) = await patch(communicator)
+    assert op[PatchKey.OP] == PatchOp.MORPH and f"<!--rt:1#{entry.pk}-->" in op[PatchKey.HTML]
+    await communicator.disconnect()

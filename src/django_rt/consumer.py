@@ -38,6 +38,7 @@ from .events import EventTarget, Handler
 from .hub import Hub
 from .live.page import LivePage, morph_op
 from .live.proxies import VIEW
+from .live.recorder import evaluate_fresh
 from .live.render import base_template, stable_hash
 from .protocol import VERSION, CloseCode, ErrorCode, Frame, Key, PatchKey, PatchOp, TargetKey
 from .responses import as_commands
@@ -280,7 +281,7 @@ class RTConsumer(AsyncWebsocketConsumer):
 
         def render() -> str:
             with page.lock:
-                return page.render()
+                return page.render(evaluate_fresh)  # the querysets' caches hold the past
 
         html = await database_sync_to_async(render)()
         await self.send_patch([morph_op(html)])
