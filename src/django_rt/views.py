@@ -1,4 +1,4 @@
-"""``RTView``: a ``TemplateView`` whose page talks back to its view over a WebSocket."""
+"""``RTView``: a ``TemplateView`` whose page stays live and talks back to its view."""
 
 from __future__ import annotations
 
@@ -49,10 +49,12 @@ class RTTemplateResponse(TemplateResponse):
 
 
 class RTView(TemplateView):
-    """A ``TemplateView`` with server-side DOM events.
+    """A ``TemplateView`` whose page stays live, with server-side DOM events.
 
-    Decorate methods with :meth:`RTView.event` to make them callable from the page. The
-    page needs no script tag: the client script and its signed page token are injected
+    The model instances and querysets that ``get_context_data`` puts in the template
+    follow the database in every open browser (see ``docs/live.md``); the view's own
+    state (``{{ view.counter }}``) follows its event handlers. Decorate methods with
+    :meth:`RTView.event` to make them callable from the page. The page needs no script tag: the client script and its signed page token are injected
     right before ``</body>`` (or where ``{% rt_script %}`` stands). The view instance
     that a page's WebSocket joins lives as long as that connection, so attributes set
     by one handler are there for the next.
