@@ -54,10 +54,11 @@ class RTView(TemplateView):
     The model instances and querysets that ``get_context_data`` puts in the template
     follow the database in every open browser (see ``docs/live.md``); the view's own
     state (``{{ view.counter }}``) follows its event handlers. Decorate methods with
-    :meth:`RTView.event` to make them callable from the page. The page needs no script tag: the client script and its signed page token are injected
-    right before ``</body>`` (or where ``{% rt_script %}`` stands). The view instance
-    that a page's WebSocket joins lives as long as that connection, so attributes set
-    by one handler are there for the next.
+    :meth:`RTView.event` to make them callable from the page. The page needs no script
+    tag: the client script and its signed page token are injected right before
+    ``</body>`` (or where ``{% rt_script %}`` stands). The view instance that a page's
+    WebSocket joins lives as long as that connection, so attributes set by one handler
+    are there for the next.
     """
 
     event = staticmethod(events.event)
