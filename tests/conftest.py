@@ -4,6 +4,33 @@ from typing import Any
 
 import pytest
 
+from .requirements import required
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On PostgreSQL (tests.settings_postgres), check that the server answers first."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if "postgresql" not in database["ENGINE"]:
+        return
+    import psycopg
+
+    try:
+        psycopg.connect(
+            host=database["HOST"],
+            port=database["PORT"],
+            user=database["USER"],
+            password=database["PASSWORD"],
+            dbname=database["NAME"],
+            connect_timeout=3,
+        ).close()
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL unavailable at {database['HOST']}:{database['PORT']}: {error}"
+        if required("postgres"):
+            raise pytest.UsageError(message + " (DJANGO_RT_REQUIRE names postgres)") from None
+        pytest.exit(message + "; its tests are skipped", returncode=0)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main
