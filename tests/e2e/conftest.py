@@ -49,6 +49,20 @@ def asgi_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Thread
         server = ThreadServer(application).start()
         yield server
         server.stop()
+        close_server_connections()
+
+
+def close_server_connections() -> None:
+    """The server's worker threads keep their database connections; on PostgreSQL they
+    would stop the test database from being dropped."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture
