@@ -46,3 +46,4 @@ def application() -> Any:
     from django_rt.asgi import get_asgi_application
 
     return get_asgi_application()
+
