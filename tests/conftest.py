@@ -46,4 +46,3 @@ def application() -> Any:
     from django_rt.asgi import get_asgi_application
 
     return get_asgi_application()
-
