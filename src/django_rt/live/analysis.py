@@ -20,6 +20,7 @@ from typing import Any
 from django.template import Node, NodeList
 from django.template.base import TextNode
 from django.template.defaulttags import (
+    AutoEscapeControlNode,
     CommentNode,
     CycleNode,
     ForNode,
@@ -31,18 +32,37 @@ from django.template.defaulttags import (
 )
 from django.template.library import InclusionNode
 from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
+from django.templatetags.i18n import LanguageNode
+from django.templatetags.l10n import LocalizeNode
+from django.templatetags.tz import LocalTimeNode, TimezoneNode
 
 from .html import DATA, State, scan
 
 ANALYSED = "_rt_analysed"
 MARKABLE = "_rt_markable"
 REGION = "_rt_region"
+#: Block tags that may rewrite what their children render (``{% filter %}``,
+#: ``{% spaceless %}``, ``{% ifchanged %}``, custom block tags): no markers inside them.
+OPAQUE = "_rt_opaque"
 #: On ``{% for %}`` nodes: an item's output may depend on its position or on its
 #: neighbours (``forloop``, an include that may read it), so a row added or removed
 #: means rendering every item again, not only the new ones.
 POSITIONAL = "_rt_positional"
 
 _STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
+# Block tags known to show their children's output as it is.
+_PASS_THROUGH = (
+    IfNode,
+    ForNode,
+    WithNode,
+    AutoEscapeControlNode,
+    BlockNode,
+    ExtendsNode,
+    LanguageNode,
+    LocalizeNode,
+    LocalTimeNode,
+    TimezoneNode,
+)
 # A {% block %} renders from the block context of the whole template: a node that holds
 # one cannot be rendered again alone.
 _ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode, BlockNode)
@@ -125,6 +145,7 @@ def _analyse(
             ends.append(end)
             inner_dependent = inner_dependent or child_dependent
         setattr(node, MARKABLE, markable)
+        setattr(node, OPAQUE, bool(ends) and not isinstance(node, _PASS_THROUGH))
         if isinstance(node, ForNode):
             setattr(node, POSITIONAL, _positional(node))
         setattr(

@@ -24,6 +24,7 @@ from .recorder import (
     item_key,
     start_marker,
     strip_markers,
+    within,
 )
 from .render import render_new_items, render_template, rerender
 
@@ -128,6 +129,11 @@ class LivePage:
         for dependency in region.deps:
             self.index.setdefault(dependency, set()).add(region.id)
 
+    def _drop(self, root_id: str) -> None:
+        """Forget a region (or a list item) and every region nested in it."""
+        for region_id in [rid for rid in self.regions if rid == root_id or within(root_id, rid)]:
+            self._remove(region_id)
+
     def _remove(self, region_id: str) -> None:
         region = self.regions.pop(region_id, None)
         if region is None:
@@ -213,12 +219,7 @@ class LivePage:
                 continue
             new, nested = render_new_items(region, rows, self.request, self.registry, evaluate)
             for key in set(region.keys) - set(new.keys):
-                item_id = f"{region_id}{Marker.ITEM}{key}"
-                inside = [
-                    rid for rid in self.regions if rid == item_id or rid.startswith(item_id + ".")
-                ]
-                for old_id in inside:
-                    self._remove(old_id)
+                self._drop(f"{region_id}{Marker.ITEM}{key}")
             added = {key: new.items[key] for key in new.keys if key not in region.items}
             self._remove(region_id)
             self._add(new)
@@ -261,9 +262,7 @@ class LivePage:
             new, nested = rerender(region, self.request, self.registry, evaluate)
             if new is None:
                 return self._morph(evaluate)
-            for old_id in [rid for rid in self.regions if region.contains(rid)]:
-                self._remove(old_id)
-            self._remove(region_id)
+            self._drop(region_id)
             self._add(new)
             for child in nested.values():
                 self._add(child)

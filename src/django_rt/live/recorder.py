@@ -32,7 +32,7 @@ from django.template.base import Template
 from django.template.defaulttags import ForNode
 
 from ..protocol import Marker
-from .analysis import MARKABLE, REGION, child_nodelists
+from .analysis import MARKABLE, OPAQUE, REGION
 from .html import is_balanced
 
 if TYPE_CHECKING:
@@ -98,7 +98,12 @@ class Region:
     queryset: Any = None  # list regions: the RTQuerySetProxy looped over
 
     def contains(self, other_id: str) -> bool:
-        return other_id.startswith(self.id + ".") or other_id.startswith(self.id + Marker.ITEM)
+        return within(self.id, other_id)
+
+
+def within(root_id: str, other_id: str) -> bool:
+    """Whether region (or item) ``other_id`` is nested in ``root_id``."""
+    return other_id.startswith(root_id + ".") or other_id.startswith(root_id + Marker.ITEM)
 
 
 class Session:
@@ -190,22 +195,23 @@ def _render_plain(node: Node, context: Context) -> str:
     return str(_original_render_annotated(node, context))
 
 
+def _render_unmarked(session: Session, node: Node, context: Context) -> str:
+    """Render ``node`` with no markers anywhere inside it (its reads still count)."""
+    session.suppressed += 1
+    try:
+        return _render_plain(node, context)
+    finally:
+        session.suppressed -= 1
+
+
 def render_node(session: Session, node: Node, context: Context) -> str:
-    markable = getattr(node, MARKABLE, None)
-    if session.suppressed or not markable:
+    if session.suppressed or not getattr(node, MARKABLE, None):
         # Not element content (or not analysed): nothing inside may carry markers.
-        session.suppressed += 1
-        try:
-            return _render_plain(node, context)
-        finally:
-            session.suppressed -= 1
+        return _render_unmarked(session, node, context)
     if not getattr(node, REGION, False):
-        if _transforms_children(node):  # {% ifchanged %} compares what its children render
-            session.suppressed += 1
-            try:
-                return _render_plain(node, context)
-            finally:
-                session.suppressed -= 1
+        # {% ifchanged %} compares what its children render: markers would differ.
+        if getattr(node, OPAQUE, False):
+            return _render_unmarked(session, node, context)
         return _render_plain(node, context)
     parent = session.frames[-1]
     frame = Frame(parent.child_id())
@@ -231,14 +237,10 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
     keyed = _keyed_sequence(node, context)
     if keyed is not None:
         output, keys, items = _render_keyed_for(session, node, context, frame, *keyed)
-    elif _transforms_children(node):
+    elif getattr(node, OPAQUE, False):
         # {% filter upper %}, {% spaceless %}, a custom block tag: what its children render
         # is rewritten before it is shown, markers included. No markers inside.
-        session.suppressed += 1
-        try:
-            output, keys, items = _render_plain(node, context), [], {}
-        finally:
-            session.suppressed -= 1
+        output, keys, items = _render_unmarked(session, node, context), [], {}
     else:
         output, keys, items = _render_plain(node, context), [], {}
     if not frame.deps or not is_balanced(output):
@@ -261,37 +263,6 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         items=items,
         queryset=keyed[0] if keyed is not None else None,
     )
-
-
-_TRANSPARENT: tuple[type, ...] | None = None
-
-
-def _transforms_children(node: Node) -> bool:
-    """Whether a node with children may rewrite their output (any block tag but those
-    known to pass it through as it is)."""
-    global _TRANSPARENT
-    if not child_nodelists(node):
-        return False
-    if _TRANSPARENT is None:
-        from django.template.defaulttags import AutoEscapeControlNode, IfNode, WithNode
-        from django.template.loader_tags import BlockNode, ExtendsNode
-        from django.templatetags.i18n import LanguageNode
-        from django.templatetags.l10n import LocalizeNode
-        from django.templatetags.tz import LocalTimeNode, TimezoneNode
-
-        _TRANSPARENT = (
-            IfNode,
-            ForNode,
-            WithNode,
-            AutoEscapeControlNode,
-            BlockNode,
-            ExtendsNode,
-            LanguageNode,
-            LocalizeNode,
-            LocalTimeNode,
-            TimezoneNode,
-        )
-    return not isinstance(node, _TRANSPARENT)
 
 
 def snapshot(context: Context) -> dict[str, Any]:
