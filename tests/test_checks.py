@@ -263,3 +263,22 @@ def test_check_raises_improperly_configured_with_every_problem():
         rt_settings.check()
     assert "unknown key 'NOPE'" in str(info.value)
     assert "DJANGO_RT['EVENTS_BURST'] must be a positive integer, not 0." in str(info.value)
+
+
+# E004: the unrelated distribution of the same import name ---------------------------
+
+
+def test_conflicting_distribution(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    info = tmp_path / "django_rt-0.3.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: django-rt\nVersion: 0.3.1\n")
+    assert check_settings() == []
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    importlib.invalidate_caches()
+    (error,) = only(check_settings(), "django_rt.E004")
+    assert isinstance(error, checks.Error)
+    assert "'django-rt' 0.3.1 is installed" in error.msg
+    assert error.hint.startswith("pip uninstall django-rt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from django.apps import apps
@@ -60,4 +61,28 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_rt.W002",
             )
         )
+    messages += _check_distribution()
     return messages
+
+
+#: The PyPI distribution of this package, and an unrelated one that installs a module of
+#: the same import name (``django_rt``) and would overwrite its files.
+DISTRIBUTION = "django-rtview"
+CONFLICTING_DISTRIBUTION = "django-rt"
+
+
+def _check_distribution() -> list[CheckMessage]:
+    try:
+        conflicting = metadata.distribution(CONFLICTING_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return []
+    return [
+        Error(
+            f"The unrelated package {CONFLICTING_DISTRIBUTION!r} {conflicting.version} is "
+            f"installed: it uses the import name 'django_rt' too, and its files replace "
+            f"django-rt's.",
+            hint=f"pip uninstall {CONFLICTING_DISTRIBUTION}, then pip install --force-reinstall "
+            f"{DISTRIBUTION}.",
+            id="django_rt.E004",
+        )
+    ]
