@@ -69,6 +69,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 #: the same import name (``django_rt``) and would overwrite its files.
 DISTRIBUTION = "django-rtview"
 CONFLICTING_DISTRIBUTION = "django-rt"
+SUMMARY = "Realtime server-rendered Django pages"
 
 
 def _check_distribution() -> list[CheckMessage]:
@@ -76,6 +77,8 @@ def _check_distribution() -> list[CheckMessage]:
         conflicting = metadata.distribution(CONFLICTING_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return []
+    if (conflicting.metadata["Summary"] or "").startswith(SUMMARY):
+        return []  # this project, installed under its former name
     return [
         Error(
             f"The unrelated package {CONFLICTING_DISTRIBUTION!r} {conflicting.version} is "
