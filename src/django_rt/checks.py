@@ -77,7 +77,8 @@ def _check_distribution() -> list[CheckMessage]:
         conflicting = metadata.distribution(CONFLICTING_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return []
-    if (conflicting.metadata["Summary"] or "").startswith(SUMMARY):
+    summary = (conflicting.metadata.get_all("Summary") or [""])[0]
+    if summary.startswith(SUMMARY):
         return []  # this project, installed under its former name
     return [
         Error(

@@ -25,7 +25,7 @@ from asgiref.sync import iscoroutinefunction
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponseBase
@@ -238,6 +238,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         page = self.live_page(response, request)
         html = None
         if page is not None:
+            page.context_dependencies = view.rt_context_dependencies()
             self.hub = Hub.current()
             self.hub.attach(self)
             try:
@@ -289,16 +290,16 @@ class RTConsumer(AsyncWebsocketConsumer):
             self.hub.reindex(self)
 
     def refresh(self) -> list[dict[str, Any]]:
-        """Run the view's ``get_context_data`` again (in the hub's worker thread): a row
-        the page showed was deleted, and only the view knows what the page shows now."""
+        """Run the view's ``get_context_data`` again (in the hub's worker thread): it
+        read a table that changed, or a row the page showed was deleted, and only the
+        view knows what the page shows now."""
         view, page = self.view, self.page
         assert view is not None and page is not None
         try:
-            context = view.get_context_data(**view.kwargs)
-        except Exception:
-            return [{PatchKey.OP: PatchOp.RELOAD}]
-        page.context = context
-        return [morph_op(page.render())]
+            context = view.rt_get_context_data(**view.kwargs)
+        except (Http404, PermissionDenied, ObjectDoesNotExist):
+            return [{PatchKey.OP: PatchOp.RELOAD}]  # the view now refuses: reload
+        return page.rerun(context, view.rt_context_dependencies())
 
     async def run_view(
         self, request: HttpRequest, token: PageToken

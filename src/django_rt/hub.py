@@ -19,11 +19,12 @@ from typing import Any, Protocol
 from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 
 from .changes import DELETE, Change, get_feed
 from .conf import rt_settings
-from .live.page import Changes, LivePage, NeedsRefresh
+from .live import reads
+from .live.page import ANY, Changes, LivePage, NeedsRefresh
 from .live.proxies import Dependency
 
 logger = logging.getLogger("django_rt")
@@ -41,37 +42,96 @@ class Client(Protocol):
         ...
 
 
-def sql_key(queryset: QuerySet[Any]) -> tuple[str, str, str] | None:
-    """What identifies a query: its database, SQL and parameters (``None`` for a query
-    that can match nothing). Compiled once per queryset object: a page's querysets are
-    asked again at every batch."""
-    key = getattr(queryset, "_rt_sql_key", False)
+#: What :func:`queryset_key` answers for a queryset whose rows depend on more than can
+#: be compared (objects it holds, a custom iterable): it is never shared between pages.
+UNSHARED = ("unshared",)
+
+
+def queryset_key(queryset: QuerySet[Any]) -> tuple[Any, ...] | None:
+    """What shapes a queryset's rows: its class, database, SQL and parameters, the kind
+    of result (instances, ``values()``, ``values_list(flat=True)`` ...) and its
+    prefetches, recursively. ``None`` for a query that can match nothing; ``UNSHARED``
+    when equality cannot be proven. Two querysets with equal keys give equal rows, so
+    their pages may share one evaluation. Computed once per queryset object: a page's
+    querysets are asked again at every batch."""
+    key = getattr(queryset, "_rt_key", False)
     if key is False:
-        try:
-            sql, params = queryset.query.sql_with_params()
-            key = (queryset.db, sql, repr(params))
-        except EmptyResultSet:
-            key = None
-        queryset._rt_sql_key = key  # type: ignore[attr-defined]
+        key = _compute_key(queryset)
+        queryset._rt_key = key  # type: ignore[attr-defined]
     return key  # type: ignore[return-value]
 
 
+_SHAREABLE_ITERABLES = {
+    "ModelIterable",
+    "ValuesIterable",
+    "ValuesListIterable",
+    "FlatValuesListIterable",
+    "NamedValuesListIterable",
+}
+
+
+def _compute_key(queryset: QuerySet[Any]) -> tuple[Any, ...] | None:
+    iterable = queryset._iterable_class
+    if (
+        queryset._known_related_objects  # type: ignore[attr-defined]
+        or getattr(iterable, "__module__", "") != "django.db.models.query"
+        or iterable.__name__ not in _SHAREABLE_ITERABLES
+    ):
+        return UNSHARED
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    prefetches: list[Any] = []
+    for lookup in queryset._prefetch_related_lookups:  # type: ignore[attr-defined]
+        if isinstance(lookup, str):
+            prefetches.append(lookup)
+        elif isinstance(lookup, Prefetch) and type(lookup) is Prefetch:
+            inner = None if lookup.queryset is None else queryset_key(lookup.queryset)
+            if inner is UNSHARED:
+                return UNSHARED
+            prefetches.append(
+                ("prefetch", lookup.prefetch_through, lookup.prefetch_to, lookup.to_attr, inner)
+            )
+        else:
+            return UNSHARED
+    return (
+        type(queryset),
+        queryset.db,
+        sql,
+        repr(params),
+        iterable.__name__,
+        queryset._fields,  # type: ignore[attr-defined]
+        repr(getattr(queryset, "_fetch_mode", None)),
+        tuple(prefetches),
+    )
+
+
 class QueryCache:
-    """Runs each distinct query once per batch, whichever page asks first."""
+    """Runs each distinct query once per batch, whichever page asks first. Only
+    querysets equal in everything that shapes their rows share a result; the tables
+    that the evaluation read (prefetches, subqueries) count as read by every page that
+    the result serves."""
 
     def __init__(self) -> None:
-        self.results: dict[tuple[str, str, str], list[Any]] = {}
+        self.results: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
         self.queries = 0
 
     def __call__(self, queryset: QuerySet[Any]) -> list[Any]:
-        key = sql_key(queryset)
+        key = queryset_key(queryset)
         if key is None:
             return []
-        rows = self.results.get(key)
-        if rows is None:
-            rows = self.results[key] = list(queryset.all())
+        cached = self.results.get(key) if key is not UNSHARED else None
+        if cached is None:
+            with reads.collect() as tables:
+                rows = list(queryset.all())
             self.queries += 1
-        return rows
+            if key is UNSHARED:
+                return rows
+            cached = self.results[key] = (rows, frozenset(tables))
+        else:
+            reads.note(cached[1])
+        return cached[0]
 
 
 class Hub:
@@ -160,7 +220,7 @@ class Hub:
             self.flushing = None
 
     def affected(self, changes: Sequence[Change]) -> set[Client]:
-        clients: set[Client] = set()
+        clients: set[Client] = set(self.index.get(ANY, ()))
         for change in changes:
             clients |= self.index.get(("t", change.model), set())
             clients |= self.index.get(("i", change.model, change.pk), set())

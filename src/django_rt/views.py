@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, ClassVar
@@ -17,7 +18,9 @@ from django.views.generic import TemplateView
 from . import events
 from .conf import rt_settings
 from .events import Handler
-from .live.page import SCRIPT_PLACEHOLDER
+from .live import reads
+from .live.page import ANY, SCRIPT_PLACEHOLDER
+from .live.proxies import Dependency
 from .live.render import base_template, render_template, stable_hash
 from .protocol import CONFIG_ATTRIBUTE, VERSION, ConfigKey
 from .tokens import PageToken, user_key, view_path
@@ -70,6 +73,10 @@ class RTView(TemplateView):
     #: Set on the instance that serves a WebSocket connection (not a plain GET).
     rt_connected: bool = False
 
+    #: On a connected instance: the tables that computing the context read (labels).
+    #: A change to one of them runs :meth:`rt_get_context_data` again for the page.
+    rt_context_tables: frozenset[str] | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.rt_handlers = events.collect_handlers(cls)
@@ -80,6 +87,46 @@ class RTView(TemplateView):
         if captured is not None:
             self.rt_connected = True
             captured.append(self)
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.render_to_response(self.rt_get_context_data(**kwargs))
+
+    def rt_get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """``get_context_data(**kwargs)``, recording the tables its queries read (a value
+        the view picked or computed with a query follows them)."""
+        if not self.rt_connected:
+            return self.get_context_data(**kwargs)
+        with reads.collect() as tables:
+            context = self.get_context_data(**kwargs)
+        self.rt_context_tables = frozenset(tables)
+        return context
+
+    def rt_context_dependencies(self) -> frozenset[Dependency]:
+        """What the page depends on through its context: the tables read by computing
+        it, or everything when that is unknown."""
+        if self.rt_context_tables is None:
+            return frozenset({ANY})
+        return frozenset(("t", table) for table in self.rt_context_tables)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if not self.rt_connected:
+            return super().dispatch(request, *args, **kwargs)
+        # Also what the whole handler read: a subclass may override get() and compute
+        # its context without rt_get_context_data().
+        with reads.collect() as tables:
+            response = super().dispatch(request, *args, **kwargs)
+        if asyncio.iscoroutine(response):
+            return self._rt_finish_async(response)
+        if self.rt_context_tables is None:
+            self.rt_context_tables = frozenset(tables)
+        return response
+
+    async def _rt_finish_async(self, pending: Any) -> Any:
+        with reads.collect() as tables:
+            response = await pending
+        if self.rt_context_tables is None:
+            self.rt_context_tables = frozenset(tables)
+        return response
 
     def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
         response = super().render_to_response(context, **response_kwargs)

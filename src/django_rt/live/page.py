@@ -15,7 +15,8 @@ from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
 from .analysis import POSITIONAL
-from .proxies import VIEW, Dependency
+from .diff import diff, region_op
+from .proxies import VIEW, Dependency, label
 from .recorder import (
     LIST,
     Region,
@@ -29,6 +30,10 @@ from .recorder import (
 from .render import render_new_items, render_template, rerender
 
 PAGE = ""  # the index entry of reads outside any region
+
+#: A dependency on every table: what a page depends on when what its view read is
+#: unknown (any change runs the view again).
+ANY: Dependency = ("*",)
 
 _BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.I | re.S)
 _TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
@@ -49,6 +54,7 @@ class Changes:
     #: Runs a queryset (once per batch for all pages that show the same query).
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
     _keys: dict[int, tuple[list[Any], list[str]]] = field(default_factory=dict)
+    _hashes: dict[int, tuple[list[Any], dict[str, int]]] = field(default_factory=dict)
 
     def keys(self, rows: list[Any]) -> list[str]:
         """The item keys of ``rows``, once per batch for rows that pages share."""
@@ -57,11 +63,49 @@ class Changes:
             known = self._keys[id(rows)] = (rows, [item_key(row.pk) for row in rows])
         return known[1]
 
+    def hashes(self, rows: list[Any]) -> dict[str, int]:
+        """Each row's :func:`row_hash` by item key, once per batch for shared rows."""
+        known = self._hashes.get(id(rows))
+        if known is None or known[0] is not rows:
+            hashes = dict(zip(self.keys(rows), map(row_hash, rows), strict=True))
+            known = self._hashes[id(rows)] = (rows, hashes)
+        return known[1]
+
     def dependencies(self) -> Iterable[Dependency]:
-        for label, pk in self.instances:
-            yield ("i", label, pk)
-        for label in self.tables:
-            yield ("t", label)
+        for model, pk in self.instances:
+            yield ("i", model, pk)
+        for model in self.tables:
+            yield ("t", model)
+
+
+def row_hash(row: Any, depth: int = 2) -> int:
+    """A hash of what a row holds: its fields, annotations, ``to_attr`` lists and
+    prefetched rows (not the related objects it has cached, which are followed as rows
+    of their own). Two copies of a row hash alike when a template would show them alike."""
+    return hash(_fingerprint(row, depth))
+
+
+def _fingerprint(value: Any, depth: int) -> Any:
+    if isinstance(value, Model):
+        if depth <= 0:
+            return ("m", label(value), value.pk)
+        items = []
+        for name, item in value.__dict__.items():
+            if name == "_prefetched_objects_cache":
+                item = {key: list(qs) for key, qs in item.items()}
+            elif name.startswith("_"):
+                continue
+            items.append((name, _fingerprint(item, depth - 1)))
+        return ("m", label(value), tuple(items))
+    if isinstance(value, list | tuple):
+        return tuple(_fingerprint(item, depth) for item in value)
+    if isinstance(value, dict):
+        return tuple((key, _fingerprint(item, depth)) for key, item in value.items())
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 class NeedsRefresh(Exception):
@@ -102,6 +146,9 @@ class LivePage:
         self.regions: dict[str, Region] = {}
         self.index: dict[Dependency, set[str]] = {}
         self.registry: dict[Dependency, Any] = {}
+        #: What the view read while it computed the context (``get_context_data()``):
+        #: a change to any of it means running the view again (see :meth:`rerun`).
+        self.context_dependencies: frozenset[Dependency] = frozenset()
 
     # rendering ---------------------------------------------------------------------
 
@@ -117,14 +164,42 @@ class LivePage:
         self.registry = result.registry
         for region in result.regions.values():
             self._add(region)
-        for dependency in result.page_dependencies:
+        for dependency in result.page_dependencies | self.context_dependencies:
             self.index.setdefault(dependency, set()).add(PAGE)
         return self.html
+
+    def rerun(
+        self,
+        context: dict[str, Any],
+        context_dependencies: Iterable[Dependency] = (),
+        evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The view ran again and computed ``context``: render the page from it (fresh
+        rows only) and send what differs."""
+        self.context = context
+        self.context_dependencies = frozenset(context_dependencies)
+        self.registry = {}
+        return self.rerender(evaluate)
+
+    def rerender(
+        self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Render the whole page again with fresh queries; the operations that bring the
+        browser there: region by region where the page's own text is unchanged, a
+        morph otherwise."""
+        before = self.html
+        after = self.render(evaluate or evaluate_fresh)
+        ops = diff(before, after)
+        return [morph_op(after)] if ops is None else ops
 
     def dependencies(self) -> set[Dependency]:
         return set(self.index)
 
     def _add(self, region: Region) -> None:
+        if region.kind == LIST and not region.hashes and region.queryset is not None:
+            rows = _rendered_rows(region)
+            if rows is not None:
+                region.hashes = dict(zip(region.keys, map(row_hash, rows), strict=True))
         self.regions[region.id] = region
         for dependency in region.deps:
             self.index.setdefault(dependency, set()).add(region.id)
@@ -148,129 +223,148 @@ class LivePage:
     # updates -----------------------------------------------------------------------
 
     def update(self, changes: Changes) -> list[dict[str, Any]]:
-        """The patch operations that bring the browser up to date with ``changes``."""
-        for (label, pk), row in changes.instances.items():
-            proxy = self.registry.get(("i", label, pk))
-            if proxy is None:
-                continue
+        """The patch operations that bring the browser up to date with ``changes``.
+
+        Raises :class:`NeedsRefresh` when the view must run again: it read a changed
+        table while computing the context, or the page shows a deleted row that no
+        query of the page would drop.
+        """
+        changed = set(changes.dependencies())
+        if ANY in self.context_dependencies or not self.context_dependencies.isdisjoint(changed):
+            raise NeedsRefresh
+        deleted: set[Dependency] = set()
+        for (model, pk), row in changes.instances.items():
+            proxy = self.registry.get(("i", model, pk))
             if row is None:
-                del self.registry[("i", label, pk)]
-            else:
-                proxy.rt_swap(row)
+                deleted.add(("i", model, pk))
+            elif proxy is not None:
+                proxy.rt_swap(row)  # query rows are swapped again when their query runs
         hit: set[str] = set()
-        gone: set[str] = set()
-        for (label, pk), row in changes.instances.items():
-            ids = self.index.get(("i", label, pk), set())
-            hit |= ids
-            if row is None:
-                gone |= ids
-        moved: dict[str, list[Any]] = {}  # list regions whose rows changed -> the rows
-        for label in changes.tables:
-            for region_id in self.index.get(("t", label), set()):
-                if region_id == PAGE:
-                    hit.add(PAGE)
-                    continue
+        lists: set[str] = set()
+        for dependency in changed:
+            for region_id in self.index.get(dependency, ()):
                 region = self.regions.get(region_id)
-                if region is None or region_id in hit:
-                    continue
-                rows = self._list_rows(region, changes)
-                if rows is None:
+                if region_id == PAGE or region is None or not self._is_own_row(region, dependency):
                     hit.add(region_id)
-                elif changes.keys(rows) != region.keys:
-                    moved[region_id] = rows
-        ops = self._move_rows(moved, hit, changes.evaluate)
-        return ops + self._patch(hit, gone, changes.evaluate)
+                else:
+                    lists.add(region_id)
+        if PAGE in hit:
+            return self.rerender(changes.evaluate)
+        lists -= hit
+        ops, rendered = self._update_lists(lists, hit, changes)
+        hit = {rid for rid in hit if not any(within(item, rid) for item in rendered)}
+        return ops + self._rerender_regions(hit, deleted, changes.evaluate)
 
     def update_view(self) -> list[dict[str, Any]]:
         """The patch operations for what the view's own state changed (after an event)."""
-        return self._patch(set(self.index.get(VIEW, ())), set(), None)
+        return self._rerender_regions(set(self.index.get(VIEW, ())), set(), None)
 
-    def _list_rows(self, region: Region, changes: Changes) -> list[Any] | None:
-        """For a keyed list region, its rows now, in page order; ``None`` for a region
-        that a change to its table simply renders again."""
+    @staticmethod
+    def _is_own_row(region: Region, dependency: Dependency) -> bool:
+        """Whether a keyed list region learns of this change by running its query again:
+        a change to its table, or to one of its own rows."""
         if region.kind != LIST or region.queryset is None:
-            return None
+            return False
+        model = label(region.queryset.rt_model)
+        if dependency[0] == "t":
+            return True
+        return dependency[1] == model and item_key(dependency[2]) in region.hashes
+
+    def _list_rows(self, region: Region, changes: Changes) -> list[Any]:
+        """A keyed list region's rows now, in page order, with the page's proxies on
+        the fresh copies."""
         queryset = object.__getattribute__(region.queryset, "_rt_queryset")
         rows = (changes.evaluate or evaluate_fresh)(queryset)  # shared by the batch's pages
+        for row in rows:
+            proxy = self.registry.get(("i", label(row), str(row.pk)))
+            if proxy is not None:
+                proxy.rt_swap(row)
         if getattr(region.node, "is_reversed", False):
             return rows[::-1]
         return rows
 
-    def _move_rows(
-        self,
-        moved: dict[str, list[Any]],
-        hit: set[str],
-        evaluate: Callable[[QuerySet[Any]], list[Any]] | None,
-    ) -> list[dict[str, Any]]:
-        """Insert, remove and move the rows of list regions, rendering new rows only.
+    def _update_lists(
+        self, lists: set[str], hit: set[str], changes: Changes
+    ) -> tuple[list[dict[str, Any]], set[str]]:
+        """Run the query of each list region again: insert, remove and move its rows,
+        and render again the rows whose content changed (only those).
 
         A list whose items depend on their position, that becomes empty or stops being
         empty, or that sits inside another region being rendered again, is rendered
-        again whole instead (added to ``hit``).
+        again whole instead (added to ``hit``). Returns the operations and the ids of
+        the items rendered again.
         """
         ops: list[dict[str, Any]] = []
-        for region_id, rows in moved.items():
-            region = self.regions[region_id]
-            inside_hit = any(
-                other in self.regions and self.regions[other].contains(region_id) for other in hit
-            )
-            if inside_hit or getattr(region.node, POSITIONAL, True) or not rows or not region.keys:
+        rendered: set[str] = set()
+        for region_id in sorted(lists, key=_depth):
+            region = self.regions.get(region_id)
+            if region is None or self._inside(region_id, hit):
+                continue
+            rows = self._list_rows(region, changes)
+            keys, hashes = changes.keys(rows), changes.hashes(rows)
+            if len(set(keys)) != len(keys):
+                hit.add(region_id)  # no longer keyable: render it whole
+                continue
+            again = {
+                key for key in keys if key in region.items and region.hashes.get(key) != hashes[key]
+            }
+            if keys == region.keys and not again:
+                continue
+            if getattr(region.node, POSITIONAL, True) or not rows or not region.keys:
                 hit.add(region_id)
                 continue
-            new, nested = render_new_items(region, rows, self.request, self.registry, evaluate)
-            for key in set(region.keys) - set(new.keys):
-                self._drop(f"{region_id}{Marker.ITEM}{key}")
-            added = {key: new.items[key] for key in new.keys if key not in region.items}
-            self._remove(region_id)
-            self._add(new)
-            for child in nested.values():
-                self._add(child)
-            self._splice(new)
-            ops.append(
-                {
-                    PatchKey.OP: PatchOp.LIST,
-                    PatchKey.ID: region_id,
-                    PatchKey.KEYS: new.keys,
-                    PatchKey.ITEMS: added,
-                }
+            new, nested = render_new_items(
+                region, rows, self.request, self.registry, changes.evaluate, again=again
             )
-        return ops
+            new.hashes = hashes
+            for key in (set(region.keys) - set(keys)) | again:
+                self._drop(f"{region_id}{Marker.ITEM}{key}")
+            self._replace(region, new, nested)
+            rendered |= {f"{region_id}{Marker.ITEM}{key}" for key in again}
+            ops += diff(region.html, new.html, region_id) or []
+        return ops, rendered
 
-    def _patch(
+    def _inside(self, region_id: str, hit: set[str]) -> bool:
+        return any(other in self.regions and within(other, region_id) for other in hit)
+
+    def _rerender_regions(
         self,
         hit: set[str],
-        gone: set[str],
+        deleted: set[Dependency],
         evaluate: Callable[[QuerySet[Any]], list[Any]] | None,
     ) -> list[dict[str, Any]]:
         if PAGE in hit:
-            return self._morph(evaluate)
-        hit = {region_id for region_id in hit if region_id in self.regions}  # not moved away
-        if not hit:
-            return []
-        roots = [
-            rid
-            for rid in hit
-            if not any(self.regions[other].contains(rid) for other in hit if other in self.regions)
-        ]
-        if any(rid in gone for rid in roots):
-            raise NeedsRefresh
-        ops = []
-        for region_id in sorted(roots, key=lambda rid: (rid.count("."), rid)):
-            region = self.regions.get(region_id)
-            if region is None:
+            return self.rerender(evaluate)
+        hit = {region_id for region_id in hit if region_id in self.regions}  # not dropped
+        roots = sorted((rid for rid in hit if not self._inside(rid, hit)), key=_depth)
+        for region_id in roots:
+            region = self.regions[region_id]
+            for dependency in region.deps & deleted:
+                if ("t", dependency[1]) not in region.deps:
+                    # A deleted row that no query of this region drops: only the view
+                    # knows what the page shows instead.
+                    raise NeedsRefresh
+        ops: list[dict[str, Any]] = []
+        for region_id in roots:
+            old = self.regions.get(region_id)
+            if old is None:
                 continue
-            new, nested = rerender(region, self.request, self.registry, evaluate)
+            new, nested = rerender(old, self.request, self.registry, evaluate)
             if new is None:
-                return self._morph(evaluate)
+                return ops + self.rerender(evaluate)
             self._drop(region_id)
-            self._add(new)
-            for child in nested.values():
-                self._add(child)
-            op = self._op(region, new)
-            if op is not None:
-                ops.append(op)
-                self._splice(new)
+            self._replace(old, new, nested)
+            patch = diff(old.html, new.html, region_id)
+            ops += [region_op(new.id, new.html)] if patch is None else patch
         return ops
+
+    def _replace(self, old: Region, new: Region, nested: dict[str, Region]) -> None:
+        self._remove(old.id)
+        self._add(new)
+        for child in nested.values():
+            self._add(child)
+        if new.html != old.html:
+            self._splice(new)
 
     def _splice(self, region: Region) -> None:
         """Put a region's new output into what its ancestors (and the page) remember."""
@@ -282,23 +376,21 @@ class LivePage:
             for key, item in ancestor.items.items():
                 ancestor.items[key] = _replace_span(item, region.id, region.html)
 
-    @staticmethod
-    def _op(old: Region, new: Region) -> dict[str, Any] | None:
-        if old.kind == LIST and new.kind == LIST and old.keys and new.keys:
-            changed = {key: html for key, html in new.items.items() if old.items.get(key) != html}
-            if not changed and old.keys == new.keys:
-                return None
-            return {
-                PatchKey.OP: PatchOp.LIST,
-                PatchKey.ID: new.id,
-                PatchKey.KEYS: new.keys,
-                PatchKey.ITEMS: changed,
-            }
-        if new.html == old.html:
-            return None
-        return {PatchKey.OP: PatchOp.REGION, PatchKey.ID: new.id, PatchKey.HTML: new.html}
 
-    def _morph(self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None) -> list[dict[str, Any]]:
-        before = self.html
-        after = self.render(evaluate or evaluate_fresh)
-        return [] if after == before else [morph_op(after)]
+def _depth(region_id: str) -> tuple[int, str]:
+    return (region_id.count(".") + region_id.count(Marker.ITEM), region_id)
+
+
+def _rendered_rows(region: Region) -> list[Any] | None:
+    """The rows a list region was rendered from, unwrapped, in page order."""
+    from .proxies import unwrap
+
+    cached = object.__getattribute__(region.queryset, "_rt_results")
+    if cached is None:
+        return None
+    rows = [unwrap(row) for row in cached[1]]
+    if getattr(region.node, "is_reversed", False):
+        rows = rows[::-1]
+    if [item_key(row.pk) for row in rows] != region.keys:
+        return None
+    return rows

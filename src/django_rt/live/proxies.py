@@ -17,8 +17,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db.models import Manager, Model, QuerySet
+from django.db.models.fields.related_descriptors import (
+    ForwardManyToOneDescriptor,
+    ReverseOneToOneDescriptor,
+)
+from django.db.models.query_utils import DeferredAttribute
 
-from . import recorder
+from . import reads, recorder
 
 Dependency = tuple[str, ...]
 VIEW: Dependency = ("v",)
@@ -122,6 +127,9 @@ def _wrap_callable(function: Callable[..., Any], on_call: Callable[[], None]) ->
     return call
 
 
+_ROW_DESCRIPTORS = (DeferredAttribute, ForwardManyToOneDescriptor, ReverseOneToOneDescriptor)
+
+
 class _ObjectProxy:
     """What the object proxies share: they pass for the object they wrap, and every
     read of it (an attribute, ``str()``) calls :meth:`_rt_read`."""
@@ -138,7 +146,12 @@ class _ObjectProxy:
     def __getattr__(self, name: str) -> Any:
         wrapped = object.__getattribute__(self, "_rt_wrapped")
         self._rt_read()
-        value = getattr(wrapped, name)
+        if isinstance(getattr(type(wrapped), name, None), _ROW_DESCRIPTORS):
+            # A field, or the row a foreign key points at: the proxies record the rows.
+            with reads.precise():
+                value = getattr(wrapped, name)
+        else:
+            value = getattr(wrapped, name)
         if callable(value) and not isinstance(value, Model | Manager | QuerySet | type):
             return _wrap_callable(value, self._rt_read)
         return wrap(value)

@@ -96,6 +96,7 @@ class Region:
     keys: list[str] = field(default_factory=list)  # list regions: item keys in order
     items: dict[str, str] = field(default_factory=dict)  # list regions: key -> item html
     queryset: Any = None  # list regions: the RTQuerySetProxy looped over
+    hashes: dict[str, int] = field(default_factory=dict)  # list regions: key -> row hash
 
     def contains(self, other_id: str) -> bool:
         return within(self.id, other_id)
@@ -120,6 +121,9 @@ class Session:
         self.registry = registry if registry is not None else {}
         self.evaluate = evaluate or _evaluate_once
         self.suppressed = 0
+        #: The rows that came out of a query in this render (not through a related
+        #: object's cache): a change to one is seen by re-running that query.
+        self.query_rows: set[Dependency] = set()
 
     @property
     def root(self) -> Frame:
@@ -164,8 +168,20 @@ def register(proxy: RTModelProxy) -> None:
 
 
 def evaluate(queryset: QuerySet[Any]) -> list[Any]:
+    """The rows of ``queryset`` for the current render. Rows fresh from a query replace
+    the copies that the page's proxies hold of the same rows."""
     session = _session.get()
-    return session.evaluate(queryset) if session is not None else list(queryset)
+    if session is None:
+        return list(queryset)
+    rows = session.evaluate(queryset)
+    for row in rows:
+        if isinstance(row, Model) and row.pk is not None:
+            dependency = ("i", row._meta.concrete_model._meta.label_lower, str(row.pk))  # type: ignore[union-attr]
+            session.query_rows.add(dependency)
+            proxy = session.registry.get(dependency)
+            if proxy is not None:
+                proxy.rt_swap(row)
+    return rows
 
 
 # rendering ---------------------------------------------------------------------------

@@ -172,17 +172,18 @@ def render_new_items(
     request: HttpRequest | None,
     registry: ProxyRegistry,
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+    again: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[Region, dict[str, Region]]:
     """A keyed list region with ``rows`` (in page order): the items it already has are
-    kept as they are, only the new ones are rendered. For lists whose items do not
-    depend on their position (see ``analysis.POSITIONAL``)."""
+    kept as they are, only the new ones and those keyed in ``again`` are rendered. For
+    lists whose items do not depend on their position (see ``analysis.POSITIONAL``)."""
     session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
     context = _context_of(region, request)
     keys = [item_key(row.pk) for row in rows]
     fresh = [
         (index, row)
         for index, (row, key) in enumerate(zip(rows, keys, strict=True))
-        if key not in region.items
+        if key not in region.items or key in again
     ]
     with session.active(), context.render_context.push_state(region.template), context.push():  # type: ignore[arg-type]
         wrapped = [wrap(row) for _, row in fresh]
@@ -190,7 +191,7 @@ def render_new_items(
         new_items = render_items(
             session, region.node, context, session.root, wrapped, positions, len(rows)
         )
-    items = {key: region.items[key] if key in region.items else new_items[key] for key in keys}
+    items = {key: new_items[key] if key in new_items else region.items[key] for key in keys}
     html = "".join(
         start_marker(f"{region.id}{Marker.ITEM}{key}")
         + items[key]

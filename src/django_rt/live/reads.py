@@ -1,0 +1,134 @@
+"""Read sets: the tables behind every SQL statement that a tracked render or a view's
+``get_context_data()`` executes.
+
+The proxies see what a template reads from the objects they wrap; they cannot see a
+value that the view computed with a query (``qs.count()``, ``aggregate()``,
+``latest()``), a subquery or an annotation over other tables, a prefetch, or a model
+method that queries on its own. Every statement does go through Django's connection,
+though: a wrapper on each connection (``connection.execute_wrappers``) hands the SQL of
+each statement to the collectors active in the current context, and the tables named in
+it become dependencies. Matching table names in the SQL text over-approximates (a
+column that happens to share a table's name adds a dependency): coarser, never wrong.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import connections
+from django.db.backends.signals import connection_created
+
+from . import recorder
+
+_collectors: contextvars.ContextVar[tuple[set[str], ...]] = contextvars.ContextVar(
+    "django_rt_read_collectors", default=()
+)
+
+_precise: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "django_rt_precise_read", default=False
+)
+
+_pattern: re.Pattern[str] | None = None
+_labels: dict[str, str] = {}
+_cache: dict[str, frozenset[str]] = {}
+_CACHE_SIZE = 4096
+
+
+def _table_pattern() -> re.Pattern[str]:
+    global _pattern
+    if _pattern is None:
+        from django.apps import apps
+
+        for model in apps.get_models(include_auto_created=True):
+            concrete = model._meta.concrete_model or model
+            _labels.setdefault(model._meta.db_table.lower(), concrete._meta.label_lower)
+        names = sorted(_labels, key=len, reverse=True)
+        # A table name as a whole word: quoted ("t", `t`, [t]) or bare in raw SQL.
+        alternatives = "|".join(re.escape(name) for name in names) or r"(?!x)x"
+        _pattern = re.compile(rf"(?<![\w$])(?:{alternatives})(?![\w$])", re.IGNORECASE)
+    return _pattern
+
+
+def tables_in(sql: str) -> frozenset[str]:
+    """The labels (``app_label.modelname``) of the models whose tables ``sql`` names."""
+    found = _cache.get(sql)
+    if found is None:
+        found = frozenset(_labels[name.lower()] for name in _table_pattern().findall(sql))
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        _cache[sql] = found
+    return found
+
+
+def reset() -> None:
+    """Forget the table names (after models were added, in tests)."""
+    global _pattern
+    _pattern = None
+    _labels.clear()
+    _cache.clear()
+
+
+@contextmanager
+def collect() -> Iterator[set[str]]:
+    """Collect the labels of the tables that the statements executed inside read."""
+    tables: set[str] = set()
+    token = _collectors.set((*_collectors.get(), tables))
+    try:
+        yield tables
+    finally:
+        _collectors.reset(token)
+
+
+@contextmanager
+def precise() -> Iterator[None]:
+    """Statements inside read what the caller records more precisely itself (a proxy
+    loading a foreign key's row or a deferred field depends on that row, not its
+    table): they add nothing."""
+    token = _precise.set(True)
+    try:
+        yield
+    finally:
+        _precise.reset(token)
+
+
+def note(tables: frozenset[str] | set[str]) -> None:
+    """Record ``tables`` as read, as if a statement reading them had run here (for
+    results served from a cache): into every active collector, and into the innermost
+    frame of the tracked render, if any."""
+    for collector in _collectors.get():
+        collector |= tables
+    session = recorder.current()
+    if session is not None:
+        deps = session.frames[-1].deps
+        for table in tables:
+            deps.add(("t", table))
+
+
+def _record(
+    execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    if (
+        isinstance(sql, str)
+        and (_collectors.get() or recorder.current() is not None)
+        and not _precise.get()
+    ):
+        note(tables_in(sql))
+    return execute(sql, params, many, context)
+
+
+def _wrap(connection: Any, **kwargs: Any) -> None:
+    # First: connection.execute_wrapper() pops the last wrapper when its block ends, and a
+    # connection opened inside such a block must not lose ours instead.
+    if _record not in connection.execute_wrappers:
+        connection.execute_wrappers.insert(0, _record)
+
+
+def install() -> None:
+    """Put the recording wrapper on every database connection, present and future."""
+    connection_created.connect(_wrap, dispatch_uid="django_rt.reads")
+    for connection in connections.all(initialized_only=True):
+        _wrap(connection)
