@@ -21,7 +21,7 @@ from .events import Handler
 from .live import reads
 from .live.page import ANY, SCRIPT_PLACEHOLDER
 from .live.proxies import Dependency
-from .live.render import base_template, render_template, stable_hash
+from .live.render import base_template, live_context_keys, render_template, stable_hash
 from .protocol import CONFIG_ATTRIBUTE, VERSION, ConfigKey
 from .tokens import PageToken, user_key, view_path
 
@@ -46,7 +46,14 @@ class RTTemplateResponse(TemplateResponse):
             base_template(template)
         except TypeError:  # another engine's template: it stays static
             return super().rendered_content
-        result = render_template(template, context, self._request)
+        view = (context or {}).get("view")
+        dependencies = view.rt_context_dependencies() if isinstance(view, RTView) else ()
+        result = render_template(
+            template,
+            context,
+            self._request,
+            context_keys=live_context_keys(context, set(dependencies) - {ANY}),
+        )
         self.rt_hash = stable_hash(result.html)
         return result.html
 
@@ -94,8 +101,6 @@ class RTView(TemplateView):
     def rt_get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """``get_context_data(**kwargs)``, recording the tables its queries read (a value
         the view picked or computed with a query follows them)."""
-        if not self.rt_connected:
-            return self.get_context_data(**kwargs)
         with reads.collect() as tables:
             context = self.get_context_data(**kwargs)
         self.rt_context_tables = frozenset(tables)

@@ -9,6 +9,10 @@ class Author(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def entry_count(self) -> int:
+        """A method that runs a query of its own (read-set tests)."""
+        return self.entry_set.count()
+
 
 class Entry(models.Model):
     name = models.CharField(max_length=20)
@@ -36,6 +40,39 @@ class Entry(models.Model):
 class Tag(models.Model):
     name = models.CharField(max_length=20)
     entries = models.ManyToManyField(Entry, blank=True, related_name="tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Note(models.Model):
+    """A private note of one user on an entry (per-user ``Prefetch`` tests)."""
+
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="notes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    text = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ActiveManager(models.Manager["Item"]):
+    def get_queryset(self) -> models.QuerySet["Item"]:
+        return super().get_queryset().filter(deleted=False)
+
+
+class Item(models.Model):
+    """A row with a soft-delete default manager."""
+
+    name = models.CharField(max_length=20)
+    deleted = models.BooleanField(default=False)
+
+    everything = models.Manager()
+    objects = ActiveManager()
+
+    class Meta:
+        default_manager_name = "objects"
+        base_manager_name = "everything"
 
     def __str__(self) -> str:
         return self.name

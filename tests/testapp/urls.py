@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
-from . import views
+from . import truth, views
 
 urlpatterns = [
     path("", views.ExampleView.as_view(), name="example"),
@@ -18,4 +18,10 @@ urlpatterns = [
     path("live/mine/", views.MyEntriesView.as_view()),
     path("live/counter/", views.CounterView.as_view()),
     path("live/entry/<int:pk>/", views.EntryDetailView.as_view()),
+    path("truth/picked/", truth.PickedView.as_view()),
+    path("truth/annotated/", truth.AnnotatedView.as_view()),
+    path("truth/relations/", truth.RelationsView.as_view()),
+    path("truth/rawtext/", truth.RawTextView.as_view()),
+    path("truth/notes/", truth.NotesView.as_view()),
+    path("truth/items/", truth.ItemsView.as_view()),
 ]

@@ -27,7 +27,7 @@ from .recorder import (
     strip_markers,
     within,
 )
-from .render import render_new_items, render_template, rerender
+from .render import live_context_keys, render_new_items, render_template, rerender
 
 PAGE = ""  # the index entry of reads outside any region
 
@@ -156,7 +156,12 @@ class LivePage:
         """Render the whole page again and start over with its regions (the rows it
         already shows keep their proxies, which hold the freshest copies)."""
         result = render_template(
-            self.template, self.context, self.request, evaluate=evaluate, registry=self.registry
+            self.template,
+            self.context,
+            self.request,
+            evaluate=evaluate,
+            registry=self.registry,
+            context_keys=self.context_keys,
         )
         self.html = result.html
         self.regions = {}
@@ -194,6 +199,10 @@ class LivePage:
 
     def dependencies(self) -> set[Dependency]:
         return set(self.index)
+
+    @property
+    def context_keys(self) -> frozenset[str]:
+        return live_context_keys(self.context, self.context_dependencies - {ANY})
 
     def _add(self, region: Region) -> None:
         if region.kind == LIST and not region.hashes and region.queryset is not None:
@@ -314,7 +323,13 @@ class LivePage:
                 hit.add(region_id)
                 continue
             new, nested = render_new_items(
-                region, rows, self.request, self.registry, changes.evaluate, again=again
+                region,
+                rows,
+                self.request,
+                self.registry,
+                changes.evaluate,
+                again=again,
+                context_keys=self.context_keys,
             )
             new.hashes = hashes
             for key in (set(region.keys) - set(keys)) | again:
@@ -349,7 +364,9 @@ class LivePage:
             old = self.regions.get(region_id)
             if old is None:
                 continue
-            new, nested = rerender(old, self.request, self.registry, evaluate)
+            new, nested = rerender(
+                old, self.request, self.registry, evaluate, context_keys=self.context_keys
+            )
             if new is None:
                 return ops + self.rerender(evaluate)
             self._drop(region_id)

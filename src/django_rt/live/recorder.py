@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Model, QuerySet
 from django.template import Context, Node
-from django.template.base import Template
+from django.template.base import Template, Variable
 from django.template.defaulttags import ForNode
 
 from ..protocol import Marker
@@ -124,6 +124,10 @@ class Session:
         #: The rows that came out of a query in this render (not through a related
         #: object's cache): a change to one is seen by re-running that query.
         self.query_rows: set[Dependency] = set()
+        #: The names of the view's context: a node that reads one of them depends on
+        #: it (``("c", name)``), so that a value the view computed is a region of its
+        #: own, which a run of the view again updates without touching the rest.
+        self.context_keys: frozenset[str] = frozenset()
 
     @property
     def root(self) -> Frame:
@@ -204,6 +208,16 @@ def install() -> None:
         return render_node(session, self, context)
 
     Node.render_annotated = render_annotated  # type: ignore[method-assign]
+
+    resolve = Variable.resolve
+
+    def resolve_variable(self: Variable, context: Any) -> Any:
+        session = _session.get()
+        if session is not None and self.lookups and self.lookups[0] in session.context_keys:
+            session.frames[-1].deps.add(("c", self.lookups[0]))
+        return resolve(self, context)
+
+    Variable.resolve = resolve_variable  # type: ignore[method-assign]
 
 
 def _render_plain(node: Node, context: Context) -> str:

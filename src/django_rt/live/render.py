@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Manager, Model, QuerySet
 from django.http import HttpRequest
 from django.template import Context, RequestContext
 from django.template import Template as BaseTemplate
@@ -99,6 +99,21 @@ def stable_hash(html: str) -> str:
     return hashlib.blake2b(_CSRF_VALUE.sub(r"\1", html).encode(), digest_size=12).hexdigest()
 
 
+def live_context_keys(
+    context: Mapping[str, Any] | None, dependencies: Iterable[Dependency]
+) -> frozenset[str]:
+    """The names of the context whose reads make regions of their own: when the view
+    read the database to compute its context, every value it put there that no proxy
+    tracks (a count, a dict built from rows) may change when the view runs again."""
+    if not context or not any(dependencies):
+        return frozenset()
+    return frozenset(
+        key
+        for key, value in context.items()
+        if key != VIEW_KEY and not isinstance(value, Model | QuerySet | Manager)
+    )
+
+
 def base_template(template: Any) -> BaseTemplate:
     if isinstance(template, str):
         template = get_template(template)
@@ -119,6 +134,7 @@ def render_template(
     *,
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
     registry: ProxyRegistry | None = None,
+    context_keys: frozenset[str] = frozenset(),
 ) -> LiveRender:
     """Render a Django template with tracking.
 
@@ -130,6 +146,7 @@ def render_template(
     base = base_template(template)
     analyse_template(base.nodelist)
     session = Session(registry=registry)
+    session.context_keys = context_keys
     if evaluate is not None:
         session.evaluate = evaluate
     options = {"autoescape": base.engine.autoescape}
@@ -153,6 +170,7 @@ def rerender(
     request: HttpRequest | None,
     registry: ProxyRegistry,
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
+    context_keys: frozenset[str] = frozenset(),
 ) -> tuple[Region | None, dict[str, Region]]:
     """Render one region again, alone, with the context it had.
 
@@ -160,6 +178,7 @@ def rerender(
     nothing tracked, or stopped being balanced HTML) and the regions nested in it.
     """
     session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
+    session.context_keys = context_keys
     context = _context_of(region, request)
     with session.active(), context.render_context.push_state(region.template):  # type: ignore[arg-type]
         new = render_region(session, region.node, context, session.root)
@@ -173,11 +192,13 @@ def render_new_items(
     registry: ProxyRegistry,
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
     again: set[str] | frozenset[str] = frozenset(),
+    context_keys: frozenset[str] = frozenset(),
 ) -> tuple[Region, dict[str, Region]]:
     """A keyed list region with ``rows`` (in page order): the items it already has are
     kept as they are, only the new ones and those keyed in ``again`` are rendered. For
     lists whose items do not depend on their position (see ``analysis.POSITIONAL``)."""
     session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
+    session.context_keys = context_keys
     context = _context_of(region, request)
     keys = [item_key(row.pk) for row in rows]
     fresh = [
