@@ -53,6 +53,9 @@ class PageModel:
         self.title = html_lib.unescape(strip_markers(title.group(1))) if title else ""
         body = _BODY.search(html)
         self.body = _SCRIPTS.sub("", body.group(1) if body else html)
+        #: Set by a ``stale`` op (the server could not update the page), cleared by
+        #: the next op that changes the page.
+        self.stale: str | None = None
 
     @property
     def text(self) -> str:
@@ -70,6 +73,8 @@ class PageModel:
 
     def apply(self, op: dict[str, Any]) -> None:
         kind = op[PatchKey.OP]
+        if kind != PatchOp.STALE:
+            self.stale = None
         if kind == PatchOp.REGION:
             start, end = self._span(op[PatchKey.ID])
             self.body = self.body[:start] + op[PatchKey.HTML] + self.body[end:]
@@ -91,6 +96,9 @@ class PageModel:
             self.body = op[PatchKey.HTML]
             if PatchKey.TITLE in op:
                 self.title = op[PatchKey.TITLE]
+        elif kind == PatchOp.STALE:
+            self.stale = op[PatchKey.MESSAGE]
+            return
         elif kind == PatchOp.RELOAD:
             raise AssertionError("the page was told to reload")
         else:

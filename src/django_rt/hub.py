@@ -19,15 +19,21 @@ from typing import Any, Protocol
 from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
+from django.db import DatabaseError
 from django.db.models import Model, Prefetch, QuerySet
 
 from .changes import DELETE, Change, get_feed
 from .conf import rt_settings
 from .live import reads
-from .live.page import ANY, Changes, LivePage, NeedsRefresh
+from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
 from .live.proxies import Dependency
 
 logger = logging.getLogger("django_rt")
+
+#: Seconds between the tries of a batch that met a database error, and the longest
+#: wait between two tries to update the pages that it left behind.
+RETRY_DELAYS = (0.1, 0.5, 2.0)
+MAX_RETRY_DELAY = 5.0
 
 
 class Client(Protocol):
@@ -154,6 +160,10 @@ class Hub:
         self.index: dict[Dependency, set[Client]] = {}
         self.pending: list[Change] = []
         self.flushing: asyncio.Task[None] | None = None
+        #: Pages that failed on a database error, and the task that updates them once
+        #: the database answers again.
+        self.retrying: set[Client] = set()
+        self.recovering: asyncio.Task[None] | None = None
         self.unsubscribe = get_feed().subscribe(self.receive)
         weakref.finalize(self, self.unsubscribe)
 
@@ -212,12 +222,90 @@ class Hub:
             await asyncio.sleep(rt_settings.COALESCE_SECONDS)
             while self.pending:
                 batch, self.pending = self.pending, []
-                try:
-                    await self.process(batch)
-                except Exception:
-                    logger.exception("django-rt: processing %d changes failed", len(batch))
+                for backlog in self.joining.values():
+                    backlog.extend(batch)
+                await self._process_or_fail(batch)
         finally:
             self.flushing = None
+
+    async def _process_or_fail(self, batch: Sequence[Change]) -> None:
+        """Process a batch; a database that does not answer is tried again a few times,
+        then the affected pages are told that they may show old data, and resync as soon
+        as the database answers again."""
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                await self.process(batch)
+                return
+            except DatabaseError as error:
+                if delay is None:
+                    logger.exception("django-rt: %d changes failed, database errors", len(batch))
+                    self.fail(self.affected(batch), error)
+                    return
+                logger.warning("django-rt: database error (%s); retrying in %s s", error, delay)
+                await asyncio.sleep(delay)
+            except Exception as error:
+                logger.exception("django-rt: processing %d changes failed", len(batch))
+                self.fail(self.affected(batch), error)
+                return
+
+    def fail(self, clients: set[Client], error: Exception) -> None:
+        """These pages could not be updated: tell them, and update them whole once it
+        works again (on the next change, or when the database answers again)."""
+        for client in clients:
+            if client.page is not None:
+                client.page.failed = error
+                self.reindex(client)
+            self.loop.create_task(self._send(client, [stale_op(error)]))
+        if isinstance(error, DatabaseError):
+            self._retry(clients)
+
+    def _retry(self, clients: set[Client]) -> None:
+        self.retrying |= clients
+        if self.recovering is None:
+            self.recovering = self.loop.create_task(self._recover())
+
+    async def _recover(self) -> None:
+        delay = RETRY_DELAYS[0]
+        try:
+            while self.retrying:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+                clients, self.retrying = self.retrying & set(self.clients), set()
+                updates, failing = await sync_to_async(self._refresh)(clients)
+                self.retrying |= failing
+                for client, ops in updates:
+                    if client in self.clients:
+                        self.reindex(client)
+                        await self._send(client, ops)
+        finally:
+            self.recovering = None
+
+    def _refresh(
+        self, clients: set[Client]
+    ) -> tuple[list[tuple[Client, list[dict[str, Any]]]], set[Client]]:
+        """In a worker thread: run the views of failed pages again. Returns the updates
+        and the pages whose database still does not answer."""
+        updates, failing = [], set()
+        for client in clients:
+            page = client.page
+            if page is None:
+                continue
+            with page.lock:
+                try:
+                    updates.append((client, client.refresh()))
+                except DatabaseError:
+                    failing.add(client)
+                except Exception:
+                    logger.exception("django-rt: updating a page failed")
+        return updates, failing
+
+    async def _send(self, client: Client, ops: list[dict[str, Any]]) -> None:
+        if not ops:
+            return
+        try:
+            await client.send_patch(ops)
+        except Exception:  # one broken connection must not cost the others
+            logger.exception("django-rt: sending a patch failed")
 
     def affected(self, changes: Sequence[Change]) -> set[Client]:
         clients: set[Client] = set(self.index.get(ANY, ()))
@@ -227,8 +315,6 @@ class Hub:
         return clients
 
     async def process(self, changes: Sequence[Change], only: set[Client] | None = None) -> None:
-        for backlog in self.joining.values():
-            backlog.extend(changes)
         clients = self.affected(changes)
         if only is not None:
             clients &= only
@@ -239,11 +325,9 @@ class Hub:
             if client not in self.clients:
                 continue  # disconnected while its update was computed
             self.reindex(client)
-            if ops:
-                try:
-                    await client.send_patch(ops)
-                except Exception:  # one broken connection must not cost the others
-                    logger.exception("django-rt: sending a patch failed")
+            if client.page is not None and isinstance(client.page.failed, DatabaseError):
+                self._retry({client})
+            await self._send(client, ops)
 
     def _update(
         self, changes: Sequence[Change], clients: set[Client]
@@ -262,9 +346,12 @@ class Hub:
                         ops = page.update(batch)
                     except NeedsRefresh:
                         ops = client.refresh()
-                except Exception:
+                except Exception as error:
+                    # The page must not silently show old data: it is told, and updated
+                    # whole once it renders again.
                     logger.exception("django-rt: updating a page failed")
-                    continue
+                    page.failed = error
+                    ops = [stale_op(error)]
             updates.append((client, ops))
         return updates
 

@@ -100,6 +100,7 @@ class PatchKey(StrEnum):
     KEYS = "keys"
     ITEMS = "items"
     TITLE = "title"
+    MESSAGE = "message"
 
 
 class PatchOp(StrEnum):
@@ -110,13 +111,16 @@ class PatchOp(StrEnum):
       in ``keys`` in that order, drop the others, and take ``items[KEY]`` as the new HTML
       of the items that are new or changed;
     - ``morph``: morph the whole ``<body>`` to ``html`` (and set ``title``);
-    - ``reload``: reload the page (what it showed is gone: its view now refuses).
+    - ``reload``: reload the page (what it showed is gone: its view now refuses);
+    - ``stale``: the page could not be updated (``message`` says why) and may show old
+      data until a later patch (a morph) brings it up to date.
     """
 
     REGION = "region"
     LIST = "list"
     MORPH = "morph"
     RELOAD = "reload"
+    STALE = "stale"
 
 
 class Marker(StrEnum):

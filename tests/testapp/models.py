@@ -32,6 +32,13 @@ class Entry(models.Model):
         return format_html('<b class="badge">{}</b>', self.name)
 
     @property
+    def checked(self) -> str:
+        """Raises for one name: a template that fails on some data (failure tests)."""
+        if self.name == "explode":
+            raise RuntimeError("this entry cannot be shown")
+        return f"{self.name} ok"
+
+    @property
     def emphasis(self) -> str:
         """HTML (not marked safe) around the name, for ``|safe`` and autoescape tests."""
         return f"<em>{self.name}</em>"

@@ -95,3 +95,14 @@ class ItemsView(RTView):
         context = super().get_context_data(**kwargs)
         context["items"] = Item.objects.order_by("name")
         return context
+
+
+class FragileView(RTView):
+    """A page whose template raises for some data."""
+
+    template_name = "testapp/truth/fragile.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["entries"] = Entry.objects.order_by("pk")
+        return context

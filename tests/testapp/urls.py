@@ -24,4 +24,5 @@ urlpatterns = [
     path("truth/rawtext/", truth.RawTextView.as_view()),
     path("truth/notes/", truth.NotesView.as_view()),
     path("truth/items/", truth.ItemsView.as_view()),
+    path("truth/fragile/", truth.FragileView.as_view()),
 ]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
@@ -113,6 +114,14 @@ class NeedsRefresh(Exception):
     the view must run again."""
 
 
+def stale_op(error: Exception) -> dict[str, Any]:
+    """Tells the browser that its page could not be updated and may show old data."""
+    message = f"live update failed: {type(error).__name__}"
+    if settings.DEBUG:
+        message += f": {error}"
+    return {PatchKey.OP: PatchOp.STALE, PatchKey.MESSAGE: message}
+
+
 def morph_op(html: str) -> dict[str, Any]:
     body = _BODY.search(html)
     title = _TITLE.search(html)
@@ -149,6 +158,9 @@ class LivePage:
         #: What the view read while it computed the context (``get_context_data()``):
         #: a change to any of it means running the view again (see :meth:`rerun`).
         self.context_dependencies: frozenset[Dependency] = frozenset()
+        #: Why the last update failed, until the page renders again: the browser was
+        #: told (``stale``), and any change runs the view again and morphs the page.
+        self.failed: Exception | None = None
 
     # rendering ---------------------------------------------------------------------
 
@@ -184,6 +196,11 @@ class LivePage:
         self.context = context
         self.context_dependencies = frozenset(context_dependencies)
         self.registry = {}
+        if self.failed is not None:
+            # What the browser holds is unknown since the failure: send all of it.
+            after = self.render(evaluate or evaluate_fresh)
+            self.failed = None
+            return [morph_op(after)]
         return self.rerender(evaluate)
 
     def rerender(
@@ -198,6 +215,8 @@ class LivePage:
         return [morph_op(after)] if ops is None else ops
 
     def dependencies(self) -> set[Dependency]:
+        if self.failed is not None:
+            return set(self.index) | {ANY}
         return set(self.index)
 
     @property
@@ -239,6 +258,8 @@ class LivePage:
         query of the page would drop.
         """
         changed = set(changes.dependencies())
+        if self.failed is not None:
+            raise NeedsRefresh
         if ANY in self.context_dependencies or not self.context_dependencies.isdisjoint(changed):
             raise NeedsRefresh
         deleted: set[Dependency] = set()

@@ -30,8 +30,10 @@
       VALUE: 'value', FOCUS: 'focus', REDIRECT: 'redirect', DISPATCH: 'dispatch',
     },
     dispatchKeys: { NAME: 'name', DETAIL: 'detail' },
-    patchKeys: { OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title' },
-    patchOps: { REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload' },
+    patchKeys: {
+      OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title', MESSAGE: 'message',
+    },
+    patchOps: { REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload', STALE: 'stale' },
     markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
     errors: {
       BAD_FRAME: 'bad_frame', FRAME_TOO_LARGE: 'frame_too_large', NOT_JOINED: 'not_joined',
@@ -453,6 +455,31 @@
       (env.location || location).reload();
       return true;
     },
+    // The server could not update the page: it may show old data until a later morph.
+    [PO.STALE]: (op, env) => {
+      console.error(`django-rt: ${op[PK.MESSAGE]}`);
+      fire(doc, E.ERROR, { [K.CODE]: PO.STALE, [K.MESSAGE]: op[PK.MESSAGE] });
+      if (env.debug) notice(op[PK.MESSAGE]);
+      return true;
+    },
+  };
+
+  // In DEBUG, what failed is shown on the page, not only in the console.
+  const notice = (message) => {
+    let box = doc.getElementById('rt-notice');
+    if (!box) {
+      box = doc.createElement('div');
+      box.id = 'rt-notice';
+      box.setAttribute('role', 'alert');
+      box.style.cssText =
+        'position:fixed;z-index:2147483647;left:1em;right:1em;bottom:1em;padding:.75em 1em;' +
+        'background:#7f1d1d;color:#fff;font:14px/1.4 system-ui,sans-serif;border-radius:6px;' +
+        'white-space:pre-wrap;box-shadow:0 4px 16px rgba(0,0,0,.3);cursor:pointer';
+      box.title = 'django-rt (DEBUG): click to dismiss';
+      box.onclick = () => box.remove();
+      doc.documentElement.append(box);
+    }
+    box.textContent = `django-rt: ${message}`;
   };
 
   // Applies a patch frame's ops in order. Returns whether every op found its region (false:
@@ -646,6 +673,7 @@
         const el = settle(frame[K.REF]);
         const detail = frame[K.DETAIL];
         console.error(`django-rt: ${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''));
+        if (debug) notice(`${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''));
         fire(el && el.isConnected ? el : doc, E.ERROR, {
           [K.CODE]: frame[K.CODE],
           [K.MESSAGE]: frame[K.MESSAGE],
