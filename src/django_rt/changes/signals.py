@@ -8,6 +8,7 @@ from django.db import models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from ..conf import rt_settings
+from ..live import reads
 from . import DELETE, SAVE, Change, get_feed
 
 
@@ -53,7 +54,14 @@ def on_m2m(
     _publish(changes, using or router.db_for_write(sender))
 
 
+def on_write(tables: frozenset[str], using: str) -> None:
+    """A statement wrote to ``tables`` (``QuerySet.update()``, ``bulk_create()``, raw
+    SQL through Django's connection): their rows are unknown, the tables changed."""
+    _publish([Change(table, "", SAVE) for table in sorted(tables)], using)
+
+
 def connect() -> None:
+    reads.on_write(on_write)
     post_save.connect(on_save, dispatch_uid="django_rt.on_save")
     post_delete.connect(on_delete, dispatch_uid="django_rt.on_delete")
     m2m_changed.connect(on_m2m, dispatch_uid="django_rt.on_m2m")

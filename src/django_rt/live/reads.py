@@ -108,16 +108,32 @@ def note(tables: frozenset[str] | set[str]) -> None:
             deps.add(("t", table))
 
 
+_WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE|UPSERT)\b", re.I)
+_write_listeners: list[Callable[[frozenset[str], str], None]] = []
+
+
+def on_write(listener: Callable[[frozenset[str], str], None]) -> None:
+    """Call ``listener(tables, using)`` after each statement that writes, with the
+    tables it names (every one of them: coarser, never wrong)."""
+    if listener not in _write_listeners:
+        _write_listeners.append(listener)
+
+
 def _record(
     execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    if (
-        isinstance(sql, str)
-        and (_collectors.get() or recorder.current() is not None)
-        and not _precise.get()
-    ):
+    if not isinstance(sql, str):
+        return execute(sql, params, many, context)
+    if (_collectors.get() or recorder.current() is not None) and not _precise.get():
         note(tables_in(sql))
-    return execute(sql, params, many, context)
+    result = execute(sql, params, many, context)
+    if _write_listeners and _WRITE.match(sql):
+        tables = tables_in(sql)
+        if tables:
+            using = context["connection"].alias
+            for listener in _write_listeners:
+                listener(tables, using)
+    return result
 
 
 def _wrap(connection: Any, **kwargs: Any) -> None:
