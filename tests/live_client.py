@@ -34,15 +34,30 @@ _SCRIPTS = re.compile(
 )
 
 
-def visible(html: str) -> tuple[str, str]:
-    """A page's title and body as a reader sees them: no markers, no client script."""
+_HEAD = re.compile(r"<head\b[^>]*>(.*?)</head\s*>", re.I | re.S)
+
+
+def _head(html: str) -> str:
+    """The head's elements other than the title (what a ``head`` op morphs)."""
+    head = _HEAD.search(html)
+    return strip_markers(_TITLE.sub("", head.group(1))) if head else ""
+
+
+def visible(html: str) -> tuple[str, str, str]:
+    """A page's title, other head elements and body as a reader sees them: no markers,
+    no client script."""
     title = _TITLE.search(html)
     body = _BODY.search(html)
     text = _SCRIPTS.sub("", body.group(1) if body else html)
     return (
         html_lib.unescape(strip_markers(title.group(1))) if title else "",
+        _head(html),
         strip_markers(text),
     )
+
+
+class Reload(Exception):
+    """The page was told to reload."""
 
 
 class PageModel:
@@ -51,6 +66,7 @@ class PageModel:
     def __init__(self, html: str) -> None:
         title = _TITLE.search(html)
         self.title = html_lib.unescape(strip_markers(title.group(1))) if title else ""
+        self.head = _head(html)
         body = _BODY.search(html)
         self.body = _SCRIPTS.sub("", body.group(1) if body else html)
         #: Set by a ``stale`` op (the server could not update the page), cleared by
@@ -60,6 +76,11 @@ class PageModel:
     @property
     def text(self) -> str:
         return strip_markers(self.body)
+
+    @property
+    def shown(self) -> tuple[str, str, str]:
+        """What :func:`visible` gives for a fresh load."""
+        return (self.title, self.head, self.text)
 
     def _span(self, region_id: str) -> tuple[int, int]:
         start = self.body.find(start_marker(region_id))
@@ -99,8 +120,13 @@ class PageModel:
         elif kind == PatchOp.STALE:
             self.stale = op[PatchKey.MESSAGE]
             return
+        elif kind == PatchOp.HEAD:
+            if PatchKey.TITLE in op:
+                self.title = op[PatchKey.TITLE]
+            if PatchKey.HTML in op:
+                self.head = _TITLE.sub("", op[PatchKey.HTML])
         elif kind == PatchOp.RELOAD:
-            raise AssertionError("the page was told to reload")
+            raise Reload
         else:
             raise AssertionError(f"unknown patch op {kind!r}")
 
@@ -138,7 +164,13 @@ class LiveTab:
             if frame[Key.TYPE] == Frame.PATCH:
                 for op in frame[Key.OPS]:
                     self.ops[op[PatchKey.OP]] += 1
-                    self.model.apply(op)
+                    try:
+                        self.model.apply(op)
+                    except Reload:
+                        # As the browser does: load the page again, and join again.
+                        await self.close()
+                        await self.open()
+                        return
 
     async def fresh(self) -> tuple[str, str]:
         """What a reload by the same user shows now."""

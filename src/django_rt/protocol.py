@@ -112,6 +112,8 @@ class PatchOp(StrEnum):
       of the items that are new or changed;
     - ``morph``: morph the whole ``<body>`` to ``html`` (and set ``title``);
     - ``reload``: reload the page (what it showed is gone: its view now refuses);
+    - ``head``: set the document's ``title``, and morph the children of ``<head>`` to
+      ``html`` (when given), scripts excepted;
     - ``stale``: the page could not be updated (``message`` says why) and may show old
       data until a later patch (a morph) brings it up to date.
     """
@@ -120,6 +122,7 @@ class PatchOp(StrEnum):
     LIST = "list"
     MORPH = "morph"
     RELOAD = "reload"
+    HEAD = "head"
     STALE = "stale"
 
 

@@ -123,15 +123,64 @@ def stale_op(error: Exception) -> dict[str, Any]:
 
 
 def morph_op(html: str) -> dict[str, Any]:
-    body = _BODY.search(html)
     title = _TITLE.search(html)
     op: dict[str, Any] = {
         PatchKey.OP: PatchOp.MORPH,
-        PatchKey.HTML: (body.group(1) if body else html).replace(SCRIPT_PLACEHOLDER, ""),
+        PatchKey.HTML: _body(html).replace(SCRIPT_PLACEHOLDER, ""),
     }
     if title:
         op[PatchKey.TITLE] = html_lib.unescape(strip_markers(title.group(1)))
     return op
+
+
+_HEAD = re.compile(r"<head\b[^>]*>(.*?)</head\s*>", re.I | re.S)
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
+_SCRIPT_TYPE = re.compile(r"""\btype\s*=\s*["']?\s*([^"'\s>]*)""", re.I)
+_JAVASCRIPT = {"", "module", "text/javascript", "application/javascript", "text/ecmascript"}
+
+
+def _executable_scripts(html: str) -> list[str]:
+    """The inline scripts a browser runs (not ``json_script`` data): once run, a change
+    to them cannot reach the page but by a reload."""
+    found = []
+    for attributes, content in _SCRIPT.findall(html):
+        kind = _SCRIPT_TYPE.search(attributes)
+        if (kind.group(1).lower() if kind else "") in _JAVASCRIPT:
+            found.append(strip_markers(content))
+    return found
+
+
+def _part(pattern: re.Pattern[str], html: str) -> str:
+    match = pattern.search(html)
+    return match.group(1) if match else ""
+
+
+def page_patch(before: str, after: str) -> list[dict[str, Any]]:
+    """The operations from one render of a whole page to the next: the head's title and
+    other elements (a ``<style>``, a ``<meta>``) on their own, the body region by region
+    while its own text is unchanged, else morphed; a reload when a script that already
+    ran would differ."""
+    if before == after:
+        return []
+    if _executable_scripts(before) != _executable_scripts(after):
+        return [{PatchKey.OP: PatchOp.RELOAD}]
+    ops: list[dict[str, Any]] = []
+    head_before, head_after = _part(_HEAD, before), _part(_HEAD, after)
+    if head_before != head_after:
+        head: dict[str, Any] = {PatchKey.OP: PatchOp.HEAD}
+        title_before, title_after = _part(_TITLE, head_before), _part(_TITLE, head_after)
+        if title_before != title_after:
+            head[PatchKey.TITLE] = html_lib.unescape(strip_markers(title_after))
+        if _TITLE.sub("", head_before) != _TITLE.sub("", head_after):
+            head[PatchKey.HTML] = strip_markers(head_after)
+        ops.append(head)
+    body = diff(_body(before), _body(after))
+    return ops + ([morph_op(after)] if body is None else body)
+
+
+def _body(html: str) -> str:
+    match = _BODY.search(html)
+    return match.group(1) if match else html
 
 
 def _replace_span(html: str, region_id: str, inner: str) -> str:
@@ -210,9 +259,7 @@ class LivePage:
         browser there: region by region where the page's own text is unchanged, a
         morph otherwise."""
         before = self.html
-        after = self.render(evaluate or evaluate_fresh)
-        ops = diff(before, after)
-        return [morph_op(after)] if ops is None else ops
+        return page_patch(before, self.render(evaluate or evaluate_fresh))
 
     def dependencies(self) -> set[Dependency]:
         if self.failed is not None:

@@ -33,7 +33,9 @@
     patchKeys: {
       OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title', MESSAGE: 'message',
     },
-    patchOps: { REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload', STALE: 'stale' },
+    patchOps: {
+      REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload', HEAD: 'head', STALE: 'stale',
+    },
     markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
     errors: {
       BAD_FRAME: 'bad_frame', FRAME_TOO_LARGE: 'frame_too_large', NOT_JOINED: 'not_joined',
@@ -416,18 +418,53 @@
   // new markup would only load rt.js twice: scripts are neither removed, changed nor added.
   const notScript = (node) => node.nodeName !== 'SCRIPT';
 
+  // idiomorph matches elements by id; a keyed list item carries its key in comments only. For a
+  // morph, the first element of each item borrows an id made of its marker, so that a row stays
+  // the same element (with the focus and what is typed into it) when the rows before it go.
+  const ITEM_ID = 'data-rt-item';
+  const ELEMENT = 1;
+  const COMMENT = 8;
+  const tagItems = (root) => {
+    const walker = doc.createTreeWalker(root, 128 /* NodeFilter.SHOW_COMMENT */);
+    for (let c = walker.nextNode(); c; c = walker.nextNode()) {
+      const id = c.data.startsWith(M.START) ? c.data.slice(M.START.length) : '';
+      if (!id.includes(M.ITEM)) continue;
+      let el = c.nextSibling;
+      while (el && el.nodeType !== ELEMENT && !(el.nodeType === COMMENT && el.data === M.END + id)) {
+        el = el.nextSibling;
+      }
+      if (el && el.nodeType === ELEMENT && !el.id) {
+        el.id = `${ITEM_ID}:${id}`;
+        el.setAttribute(ITEM_ID, '');
+      }
+    }
+  };
+  const untagItems = () =>
+    doc.querySelectorAll(`[${ITEM_ID}]`).forEach((el) => {
+      el.removeAttribute('id');
+      el.removeAttribute(ITEM_ID);
+    });
+
   const morph = async (op, env) => {
-    const html = op[PK.HTML];
+    const fresh = doc.createElement('template');
+    fresh.innerHTML = op[PK.HTML];
+    tagItems(fresh.content);
+    const html = fresh.innerHTML;
     const after = [];
     try {
-      (window.Idiomorph || (await loadIdiomorph(env.morph))).morph(doc.body, html, {
+      const Idiomorph = window.Idiomorph || (await loadIdiomorph(env.morph));
+      tagItems(doc.body);
+      Idiomorph.morph(doc.body, html, {
         morphStyle: 'innerHTML',
+        // What the user is typing into keeps its value; focus stays where it is.
+        ignoreActiveValue: true,
+        restoreFocus: true,
         callbacks: {
           beforeNodeAdded: notScript,
           beforeNodeRemoved: notScript,
-          beforeNodeMorphed: (old, fresh) => {
+          beforeNodeMorphed: (old, next) => {
             if (!notScript(old)) return false;
-            after.push(carry(old, fresh, old));
+            after.push(carry(old, next, old));
           },
         },
       });
@@ -437,12 +474,36 @@
       [...doc.body.childNodes].forEach((n) => notScript(n) && n.remove());
       doc.body.prepend(...[...parse(html).childNodes].filter(notScript));
     }
+    untagItems();
     if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    return true;
+  };
+
+  // The head's title, and its other elements (a <style>, a <meta>); its scripts stay as they are.
+  const head = async (op, env) => {
+    if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    const html = op[PK.HTML];
+    if (typeof html !== 'string') return true;
+    const fresh = doc.createElement('template');
+    fresh.innerHTML = html;
+    // The title is set apart (above): leave the element as it is.
+    const keep = (node) => notScript(node) && node.nodeName !== 'TITLE';
+    try {
+      (window.Idiomorph || (await loadIdiomorph(env.morph))).morph(doc.head, fresh.content.childNodes, {
+        morphStyle: 'innerHTML',
+        callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: keep },
+      });
+    } catch (error) {
+      warn('morph unavailable, replacing the head', error);
+      [...doc.head.childNodes].forEach((n) => keep(n) && n.remove());
+      doc.head.append(...[...fresh.content.childNodes].filter(keep));
+    }
     return true;
   };
 
   const PATCHES = {
     __proto__: null,
+    [PO.HEAD]: head,
     [PO.REGION]: (op) => {
       const region = findRegion(op[PK.ID]);
       if (region) replaceBetween(...region, parse(op[PK.HTML]));
@@ -459,27 +520,33 @@
     [PO.STALE]: (op, env) => {
       console.error(`django-rt: ${op[PK.MESSAGE]}`);
       fire(doc, E.ERROR, { [K.CODE]: PO.STALE, [K.MESSAGE]: op[PK.MESSAGE] });
-      if (env.debug) notice(op[PK.MESSAGE]);
+      if (env.debug) notice(op[PK.MESSAGE], true);
       return true;
     },
   };
 
-  // In DEBUG, what failed is shown on the page, not only in the console.
-  const notice = (message) => {
-    let box = doc.getElementById('rt-notice');
+  // In DEBUG, what failed is shown on the page, not only in the console. A notice that the page
+  // may be stale goes with the next patch that brings it up to date.
+  const NOTICE = 'rt-notice';
+  const notice = (message, stale = false) => {
+    let box = doc.getElementById(NOTICE);
     if (!box) {
       box = doc.createElement('div');
-      box.id = 'rt-notice';
+      box.id = NOTICE;
       box.setAttribute('role', 'alert');
       box.style.cssText =
         'position:fixed;z-index:2147483647;left:1em;right:1em;bottom:1em;padding:.75em 1em;' +
         'background:#7f1d1d;color:#fff;font:14px/1.4 system-ui,sans-serif;border-radius:6px;' +
         'white-space:pre-wrap;box-shadow:0 4px 16px rgba(0,0,0,.3);cursor:pointer';
-      box.title = 'django-rt (DEBUG): click to dismiss';
       box.onclick = () => box.remove();
       doc.documentElement.append(box);
     }
-    box.textContent = `django-rt: ${message}`;
+    box.toggleAttribute('data-stale', stale);
+    box.textContent = `django-rt: ${message} (click to dismiss)`;
+  };
+  const clearStale = () => {
+    const box = doc.getElementById(NOTICE);
+    if (box && box.hasAttribute('data-stale')) box.remove();
   };
 
   // Applies a patch frame's ops in order. Returns whether every op found its region (false:
@@ -665,6 +732,8 @@
         });
       } else if (type === F.PATCH) {
         patched = true;
+        const ops = Array.isArray(frame[K.OPS]) ? frame[K.OPS] : [];
+        if (!ops.some((op) => op && op[PK.OP] === PO.STALE)) clearStale();
         inOrder(() => {
           const ok = applyPatch(frame[K.OPS], env);
           return ok.then ? ok.then(synced) : synced(ok);
