@@ -16,7 +16,6 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
 from django.db.models import Model, QuerySet
@@ -25,6 +24,7 @@ from .changes import DELETE, Change, get_feed
 from .conf import rt_settings
 from .live.page import Changes, LivePage, NeedsRefresh
 from .live.proxies import Dependency
+from .workers import run_in_hub_thread
 
 logger = logging.getLogger("django_rt")
 
@@ -174,7 +174,7 @@ class Hub:
             clients &= only
         if not clients:
             return
-        updates = await sync_to_async(self._update)(changes, clients)
+        updates = await run_in_hub_thread(self._update, changes, clients)
         for client, ops in updates:
             if client not in self.clients:
                 continue  # disconnected while its update was computed
