@@ -24,6 +24,7 @@ from .changes import DELETE, Change, get_feed
 from .conf import rt_settings
 from .live.page import Changes, LivePage, NeedsRefresh
 from .live.proxies import Dependency
+from .sessions import SESSION_LABEL
 from .workers import run_in_hub_thread
 
 logger = logging.getLogger("django_rt")
@@ -38,6 +39,14 @@ class Client(Protocol):
 
     def refresh(self) -> list[dict[str, Any]]:
         """Run the page's view again and render it (a deleted row must disappear)."""
+        ...
+
+
+class SessionClient(Protocol):
+    """What the hub needs of a connection to end it with its session."""
+
+    def end_session(self) -> None:
+        """The connection's session ended (on any process): close it, without waiting."""
         ...
 
 
@@ -93,6 +102,7 @@ class Hub:
         self.joining: dict[Client, list[Change]] = {}
         self.index: dict[Dependency, set[Client]] = {}
         self.pending: list[Change] = []
+        self.sessions: dict[str, set[SessionClient]] = {}  # session_hash() -> connections
         self.flushing: asyncio.Task[None] | None = None
         self.unsubscribe = get_feed().subscribe(self.receive)
         weakref.finalize(self, self.unsubscribe)
@@ -131,6 +141,35 @@ class Hub:
             if not clients:
                 del self.index[dependency]
 
+    # sessions ----------------------------------------------------------------------
+
+    def watch_session(self, client: SessionClient, session: str) -> None:
+        """End ``client`` when the session whose :func:`~django_rt.sessions.session_hash`
+        is ``session`` ends."""
+        self.sessions.setdefault(session, set()).add(client)
+
+    def unwatch_session(self, client: SessionClient, session: str) -> None:
+        clients = self.sessions.get(session)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self.sessions[session]
+
+    def end_sessions(self, changes: list[Change]) -> list[Change]:
+        """End the connections of the sessions that the feed says ended; the other
+        changes, returned, are the database's."""
+        rows = []
+        for change in changes:
+            if change.model != SESSION_LABEL:
+                rows.append(change)
+                continue
+            for client in self.sessions.pop(change.pk, set()):
+                try:
+                    client.end_session()
+                except Exception:  # one broken connection must not cost the others
+                    logger.exception("django-rt: ending a session's connection failed")
+        return rows
+
     # changes -----------------------------------------------------------------------
 
     def receive(self, changes: Sequence[Change]) -> None:
@@ -143,6 +182,7 @@ class Hub:
             )
 
     def _enqueue(self, changes: list[Change]) -> None:
+        changes = self.end_sessions(changes)
         self.pending.extend(changes)
         if self.flushing is None:
             self.flushing = self.loop.create_task(self._flush())
