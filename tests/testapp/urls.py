@@ -1,5 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("live/mine/", views.MyEntriesView.as_view()),
     path("live/counter/", views.CounterView.as_view()),
     path("live/entry/<int:pk>/", views.EntryDetailView.as_view()),
+    path("sec/", include("tests.testapp.security")),
 ]
