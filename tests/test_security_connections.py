@@ -116,6 +116,28 @@ async def test_the_feed_carries_a_hash_of_the_session_key_never_the_key(applicat
     assert key not in repr(published)
 
 
+def test_within_a_request_the_end_is_announced_once_the_response_is_over():
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.signals import request_finished, request_started
+
+    session = SessionStore()
+    session["x"] = 1
+    session.save()
+    key = session.session_key
+    published: list[Change] = []
+    unsubscribe = get_feed().subscribe(published.extend)
+    try:
+        request_started.send(sender=None)
+        session.cycle_key()  # the browser gets the new key with the response, not before
+        assert published == []
+        request_finished.send(sender=None)
+        assert [change.pk for change in published] == [session_hash(key)]
+        SessionStore(session.session_key).flush()  # outside a request: at once
+        assert len(published) == 2
+    finally:
+        unsubscribe()
+
+
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda engine: engine.rsplit(".", 1)[1])
 @pytest.mark.parametrize("ending", ["flush", "cycle_key", "aflush", "acycle_key"])
 async def test_a_flushed_or_rotated_session_ends_its_pages_with_any_backend(engine, ending):

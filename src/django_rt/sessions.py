@@ -13,17 +13,24 @@ Django sends no signal when a session ends, so :func:`connect` wraps ``flush``,
 subclass that overrides them, defined now or later); ``user_logged_out`` covers a
 session object that is not a ``SessionBase``. An expired session, or one deleted behind
 Django's back, ends its pages at the next access check (``consumer.py``).
+
+Within a request, the message waits for the end of the response (``request_finished``):
+a page that reloaded at once would otherwise still send the old cookie, before the
+browser has the one that the response sets (after a password change, the new session
+key), and land on the login page.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from django.apps import apps
 from django.contrib.auth.signals import user_logged_out
 from django.contrib.sessions.backends.base import SessionBase
+from django.core.signals import request_finished, request_started
 from django.db import router, transaction
 from django.utils.crypto import salted_hmac
 
@@ -45,11 +52,39 @@ def session_hash(session_key: str) -> str:
     return salted_hmac(_SALT, session_key, algorithm="sha256").hexdigest()
 
 
+#: The sessions that ended during the current request, announced when it is over; None
+#: outside a request (a shell, a management command, a socket's own access check).
+_ended_in_request: ContextVar[list[str] | None] = ContextVar("django_rt_ended", default=None)
+
+
 def session_ended(session_key: str | None) -> None:
-    """Publish that the session ``session_key`` ended (after commit, in a transaction)."""
+    """Announce that the session ``session_key`` ended: at the end of the current
+    request, or now outside one."""
     if not session_key:
         return
-    changes = [Change(SESSION_LABEL, session_hash(session_key), DELETE)]
+    pending = _ended_in_request.get()
+    if pending is not None:
+        pending.append(session_key)
+    else:
+        publish([session_key])
+
+
+def _request_started(sender: Any, **kwargs: Any) -> None:
+    _ended_in_request.set([])
+
+
+def _request_finished(sender: Any, **kwargs: Any) -> None:
+    pending = _ended_in_request.get()
+    _ended_in_request.set(None)
+    if pending:
+        keys = list(dict.fromkeys(pending))
+        pending.clear()
+        publish(keys)
+
+
+def publish(session_keys: Sequence[str]) -> None:
+    """Publish that the sessions ``session_keys`` ended (after commit, in a transaction)."""
+    changes = [Change(SESSION_LABEL, session_hash(key), DELETE) for key in session_keys]
     feed = get_feed()
     using = router.db_for_write(_session_model()) if _session_model() else "default"
     connection = transaction.get_connection(using)
@@ -149,3 +184,5 @@ def connect() -> None:
     if "__init_subclass__" not in SessionBase.__dict__:
         SessionBase.__init_subclass__ = classmethod(_on_subclass)  # type: ignore[method-assign,assignment]
     user_logged_out.connect(_on_logout, dispatch_uid="django_rt.session_logout")
+    request_started.connect(_request_started, dispatch_uid="django_rt.session_request_started")
+    request_finished.connect(_request_finished, dispatch_uid="django_rt.session_request_finished")
