@@ -274,6 +274,17 @@ async def test_an_old_connection_closes_after_the_frame_it_is_handling(applicati
     assert [(frame[Key.TYPE], frame[Key.REF]) for frame in frames] == [(Frame.REPLY, 5)]
 
 
+async def test_events_of_one_page_still_run_one_at_a_time_in_order(application):
+    communicator, _ = await open_page(application, "/sec/entries/")
+    slow = {Key.TYPE: Frame.EVENT, Key.REF: 1, Key.HANDLER: "sleep", Key.GATHERED: {"seconds": 0.3}}
+    await communicator.send_json_to(slow)
+    await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: 2, Key.HANDLER: "ping"})
+    first = await communicator.receive_json_from(timeout=5)
+    second = await communicator.receive_json_from(timeout=5)
+    assert (first[Key.REF], second[Key.REF]) == (1, 2)
+    await communicator.disconnect()
+
+
 # connection limits ---------------------------------------------------------------------
 
 
