@@ -351,6 +351,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.ending = True
         self.release()
         if code is not None:
+            logger.info("django-rt: closing the connection of %s: %s", self.client, message)
             await self._send(self.error_frame(code, message))
         if not self.gone:
             try:
