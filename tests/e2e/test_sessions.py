@@ -65,9 +65,7 @@ def test_signing_out_in_another_tab_sends_the_page_to_the_login_page(signed_in, 
     assert page.errors == []
 
 
-def test_a_password_change_in_another_tab_reloads_the_page_still_signed_in(
-    signed_in, asgi_server
-):
+def test_a_password_change_in_another_tab_reloads_the_page_still_signed_in(signed_in, asgi_server):
     context = signed_in()
     page = marked(open_page(new_page(context), asgi_server.url + "/sec/private/"))
     other = open_page(new_page(context), asgi_server.url + "/sec/entries/")
@@ -79,9 +77,7 @@ def test_a_password_change_in_another_tab_reloads_the_page_still_signed_in(
     page.wait_for_selector("#out:text-is('alice')")
 
 
-def test_a_deactivated_user_stops_seeing_changes_and_goes_to_the_login_page(
-    signed_in, asgi_server
-):
+def test_a_deactivated_user_stops_seeing_changes_and_goes_to_the_login_page(signed_in, asgi_server):
     context = signed_in()
     with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 0}):
         page = marked(open_page(new_page(context), asgi_server.url + "/sec/private/"))
