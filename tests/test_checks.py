@@ -7,7 +7,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import modify_settings, override_settings
 
-from django_rt.checks import check_settings
+from django_rt.checks import check_frame_limit, check_server_limit, check_settings
 from django_rt.conf import DEFAULTS, rt_settings
 
 
@@ -48,9 +48,19 @@ def test_unknown_key():
     assert error.hint == "See the configuration section of django-rt's README."
 
 
-@pytest.mark.parametrize(
-    "key", ["TOKEN_MAX_AGE", "MAX_FRAME_BYTES", "MAX_VALUE_BYTES", "EVENTS_BURST"]
-)
+POSITIVE_INTEGERS = [
+    "TOKEN_MAX_AGE",
+    "MAX_FRAME_BYTES",
+    "MAX_VALUE_BYTES",
+    "EVENTS_BURST",
+    "MAX_CONNECTION_AGE",
+    "MAX_CONNECTIONS_PER_TOKEN",
+    "MAX_CONNECTIONS_PER_USER",
+    "WORKER_THREADS",
+]
+
+
+@pytest.mark.parametrize("key", POSITIVE_INTEGERS)
 @pytest.mark.parametrize("value", [0, -5, 1.5, "10", None, True])
 def test_positive_integers(key, value):
     with override_settings(DJANGO_RT={key: value}):
@@ -59,9 +69,7 @@ def test_positive_integers(key, value):
     assert error.msg == f"DJANGO_RT[{key!r}] must be a positive integer, not {value!r}."
 
 
-@pytest.mark.parametrize(
-    "key", ["TOKEN_MAX_AGE", "MAX_FRAME_BYTES", "MAX_VALUE_BYTES", "EVENTS_BURST"]
-)
+@pytest.mark.parametrize("key", POSITIVE_INTEGERS)
 def test_positive_integers_accepted(key):
     with override_settings(DJANGO_RT={key: 1}):
         assert check_settings() == []
@@ -78,6 +86,40 @@ def test_events_per_second(value):
 @pytest.mark.parametrize("value", [0.5, 3, 100.0])
 def test_events_per_second_accepted(value):
     with override_settings(DJANGO_RT={"EVENTS_PER_SECOND": value}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", None, True, float("nan"), float("inf")])
+def test_join_timeout(value):
+    with override_settings(DJANGO_RT={"JOIN_TIMEOUT": value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert error.msg == (
+        f"DJANGO_RT['JOIN_TIMEOUT'] must be a positive number of seconds, not {value!r}."
+    )
+
+
+@pytest.mark.parametrize("value", [0.25, 3, 60.0])
+def test_join_timeout_accepted(value):
+    with override_settings(DJANGO_RT={"JOIN_TIMEOUT": value}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("key", ["ACCESS_CHECK_SECONDS", "RESYNC_SECONDS"])
+@pytest.mark.parametrize("value", [-1, -0.5, "5", None, True, float("nan"), float("inf")])
+def test_intervals(key, value):
+    with override_settings(DJANGO_RT={key: value}):
+        (error,) = check_settings()
+    assert error.id == "django_rt.E001"
+    assert error.msg == (
+        f"DJANGO_RT[{key!r}] must be a number of seconds (0 or more), not {value!r}."
+    )
+
+
+@pytest.mark.parametrize("key", ["ACCESS_CHECK_SECONDS", "RESYNC_SECONDS"])
+@pytest.mark.parametrize("value", [0, 0.5, 30])
+def test_intervals_accepted(key, value):
+    with override_settings(DJANGO_RT={key: value}):
         assert check_settings() == []
 
 
@@ -144,6 +186,13 @@ def test_all_keys_valid():
         "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
         "COALESCE_SECONDS": 0,
         "IGNORE_MODELS": ["sessions.session"],
+        "ACCESS_CHECK_SECONDS": 1,
+        "MAX_CONNECTION_AGE": 600,
+        "JOIN_TIMEOUT": 2.5,
+        "MAX_CONNECTIONS_PER_TOKEN": 1,
+        "MAX_CONNECTIONS_PER_USER": 10,
+        "RESYNC_SECONDS": 1.5,
+        "WORKER_THREADS": 2,
     }
     assert set(custom) == set(DEFAULTS)
     with override_settings(DJANGO_RT=custom):
@@ -223,6 +272,13 @@ def test_without_staticfiles():
 
 
 def test_defaults():
+    assert rt_settings.ACCESS_CHECK_SECONDS == 5.0
+    assert rt_settings.MAX_CONNECTION_AGE == 60 * 60
+    assert rt_settings.JOIN_TIMEOUT == 10.0
+    assert rt_settings.MAX_CONNECTIONS_PER_TOKEN == 4
+    assert rt_settings.MAX_CONNECTIONS_PER_USER == 50
+    assert rt_settings.RESYNC_SECONDS == 5.0
+    assert rt_settings.WORKER_THREADS == 8
     assert rt_settings.WEBSOCKET_PATH == "/rt/ws/"
     assert rt_settings.TOKEN_MAX_AGE == 12 * 60 * 60
     assert rt_settings.MAX_FRAME_BYTES == 64 * 1024
@@ -282,3 +338,75 @@ def test_conflicting_distribution(tmp_path, monkeypatch):
     assert isinstance(error, checks.Error)
     assert "'django-rt' 0.3.1 is installed" in error.msg
     assert error.hint.startswith("pip uninstall django-rt")
+
+
+# W003: the server's own WebSocket message limit ---------------------------------------
+
+UVICORN = "/venv/bin/uvicorn"
+UVICORN_MODULE = "/venv/lib/python3.13/site-packages/uvicorn/__main__.py"
+DAPHNE = "/venv/bin/daphne"
+
+
+def test_frame_limit_check_is_registered_and_quiet_under_pytest():
+    assert check_frame_limit in checks.registry.registry.get_checks()
+    assert check_frame_limit() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "buffered", "fix"),
+    [
+        ([UVICORN, "mysite.asgi:application"], "up to 16777216 bytes", "--ws-max-size 131072"),
+        ([UVICORN_MODULE, "app", "--ws-max-size", "1000000"], "1000000", "--ws-max-size 131072"),
+        ([UVICORN, "app", "--ws-max-size=0"], "no limit", "--ws-max-size 131072"),
+        ([DAPHNE, "app"], "up to 1048576", "--websocket-max-message-size 131072"),
+    ],
+)
+def test_a_server_that_buffers_more_than_the_frame_limit_warns(argv, buffered, fix):
+    (warning,) = check_server_limit(argv)
+    assert warning.id == "django_rt.W003" and isinstance(warning, checks.Warning)
+    assert buffered in warning.msg and "MAX_FRAME_BYTES (65536)" in warning.msg
+    assert fix in warning.hint and "docs/security.md" in warning.hint
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [UVICORN, "app", "--ws-max-size", "131072"],
+        [UVICORN, "app", "--ws-max-size=65536"],
+        [DAPHNE, "--websocket-max-message-size", "100000", "app"],
+        ["/venv/bin/gunicorn", "-k", "uvicorn.workers.UvicornWorker"],  # cannot tell
+        ["manage.py", "runserver"],  # daphne is not installed here
+        [],
+    ],
+)
+def test_a_server_within_the_limit_or_unknown_is_quiet(argv):
+    assert check_server_limit(argv) == []
+
+
+def test_the_recommended_limit_follows_max_frame_bytes():
+    with override_settings(DJANGO_RT={"MAX_FRAME_BYTES": 1000}):
+        (warning,) = check_server_limit([UVICORN, "app", "--ws-max-size", "131072"])
+    assert "--ws-max-size 2000" in warning.hint
+
+
+def test_daphnes_runserver_reads_its_setting():
+    with modify_settings(INSTALLED_APPS={"prepend": "daphne"}):
+        (warning,) = check_server_limit(["manage.py", "runserver"])
+        assert "daphne's runserver" in warning.msg and "1048576" in warning.msg
+        assert "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 131072" in warning.hint
+        with override_settings(DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE=128 * 1024):
+            assert check_server_limit(["manage.py", "runserver"]) == []
+        argv = ["manage.py", "runserver", "--websocket-max-message-size", "65536"]
+        assert check_server_limit(argv) == []
+
+
+def test_the_warning_is_logged_at_start_up_under_uvicorn(monkeypatch, caplog):
+    from django_rt.checks import warn_at_start_up
+
+    monkeypatch.setattr("sys.argv", [UVICORN, "mysite.asgi:application"])
+    with caplog.at_level("WARNING", logger="django_rt"):
+        warn_at_start_up()
+        with override_settings(SILENCED_SYSTEM_CHECKS=["django_rt.W003"]):
+            warn_at_start_up()
+    (record,) = caplog.records
+    assert "(django_rt.W003)" in record.getMessage() and "--ws-max-size" in record.getMessage()

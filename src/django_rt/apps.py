@@ -8,9 +8,11 @@ class DjangoRTConfig(AppConfig):
     verbose_name = "django-rt"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, sessions  # importing checks registers the system checks
         from .changes import signals
         from .live import install
 
         install()
         signals.connect()
+        sessions.connect()
+        checks.warn_at_start_up()

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -63,6 +69,133 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     messages += _check_distribution()
     return messages
+
+
+# W003: the server's own WebSocket message limit --------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerLimit:
+    """The largest WebSocket message the server of this process buffers."""
+
+    server: str
+    limit: int  # bytes; 0: no limit
+    how: str  # how to set it, with {size} for the recommended value
+
+
+def recommended_message_limit() -> int:
+    """Twice ``MAX_FRAME_BYTES``: frames up to that get django-rt's clear
+    ``frame_too_large`` error, larger ones are cut by the server (close code 1009)
+    before they are buffered."""
+    return 2 * int(rt_settings.MAX_FRAME_BYTES)
+
+
+def _option(argv: Sequence[str], name: str) -> int | None:
+    for index, arg in enumerate(argv):
+        value = None
+        if arg == name and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif arg.startswith(name + "="):
+            value = arg.partition("=")[2]
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _program(argv: Sequence[str]) -> str:
+    """``uvicorn`` for ``/venv/bin/uvicorn`` and ``…/uvicorn/__main__.py`` (``-m``)."""
+    if not argv:
+        return ""
+    path = argv[0].replace("\\", "/")
+    name = os.path.basename(path)
+    if name == "__main__.py":
+        name = os.path.basename(os.path.dirname(path))
+    return name.removesuffix(".exe")
+
+
+def _daphne_has_the_limit() -> bool:
+    try:
+        from daphne.server import Server  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    return "websocket_max_message_size" in inspect.signature(Server.__init__).parameters
+
+
+def server_limit(argv: Sequence[str] | None = None) -> ServerLimit | None:
+    """The message limit of the server this process runs, where its command line tells
+    (``uvicorn``, ``daphne``, daphne's ``manage.py runserver``); ``None`` elsewhere
+    (gunicorn workers, a server started from code)."""
+    argv = sys.argv if argv is None else argv
+    program = _program(argv)
+    if program == "uvicorn":
+        limit = _option(argv, "--ws-max-size")
+        return ServerLimit(
+            "uvicorn",
+            16 * 1024 * 1024 if limit is None else limit,
+            "start it with --ws-max-size {size}",
+        )
+    if not _daphne_has_the_limit():
+        return None
+    if program == "daphne":
+        limit = _option(argv, "--websocket-max-message-size")
+        return ServerLimit(
+            "daphne",
+            1024 * 1024 if limit is None else limit,
+            "start it with --websocket-max-message-size {size}",
+        )
+    if len(argv) > 1 and argv[1] == "runserver" and apps.is_installed("daphne"):
+        limit = _option(argv, "--websocket-max-message-size")
+        if limit is None:
+            limit = getattr(settings, "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE", 1024 * 1024)
+        return ServerLimit(
+            "daphne's runserver",
+            limit,
+            "set DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = {size} in the settings (or pass "
+            "--websocket-max-message-size {size})",
+        )
+    return None
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def check_server_limit(argv: Sequence[str] | None = None) -> list[CheckMessage]:
+    found = server_limit(argv)
+    recommended = recommended_message_limit()
+    if found is None or 0 < found.limit <= recommended:
+        return []
+    size = "no limit" if found.limit == 0 else f"up to {found.limit} bytes"
+    return [
+        Warning(
+            f"{found.server} buffers WebSocket messages of {size} before django-rt refuses "
+            f"those above MAX_FRAME_BYTES ({rt_settings.MAX_FRAME_BYTES}): a few sockets can "
+            "fill the process's memory.",
+            hint=_sentence(found.how.format(size=recommended))
+            + ". See django-rt's docs/security.md, 'Frame sizes'.",
+            id="django_rt.W003",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_frame_limit(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    return check_server_limit()
+
+
+def warn_at_start_up() -> None:
+    """Log W003 where no system check runs: under the uvicorn and daphne commands."""
+    if _program(sys.argv) not in ("uvicorn", "daphne"):
+        return
+    silenced = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()))
+    for message in check_server_limit():
+        if message.id not in silenced:
+            logging.getLogger("django_rt").warning(
+                "%s (%s) %s", message.msg, message.id, message.hint
+            )
 
 
 #: The PyPI distribution of this package, and an unrelated one that installs a module of

@@ -34,6 +34,26 @@ DEFAULTS: dict[str, Any] = {
     "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
     # Seconds the hub waits to gather a burst of changes into one update per page.
     "COALESCE_SECONDS": 0.005,
+    # Seconds a page's access verdict is trusted: before a patch is sent or a handler
+    # runs, a verdict older than this re-runs the page's view (its login and permission
+    # checks) with the session and user as they are now. 0 checks every time.
+    "ACCESS_CHECK_SECONDS": 5.0,
+    # Seconds after which a connection is closed (give or take 10%, so that pages opened
+    # together do not all return together) and the client rejoins with its fresh token,
+    # so that the join's checks run again.
+    "MAX_CONNECTION_AGE": 60 * 60,
+    # Seconds a socket may stay open without joining a page.
+    "JOIN_TIMEOUT": 10.0,
+    # Open connections per page (one page token and the fresh tokens its joins hand out)
+    # and per user (a signed-in user, or else an anonymous session), per process.
+    "MAX_CONNECTIONS_PER_TOKEN": 4,
+    "MAX_CONNECTIONS_PER_USER": 50,
+    # Least seconds between two renders of a page asked for by its browser (resync);
+    # asking again meanwhile is answered once, when the interval is over.
+    "RESYNC_SECONDS": 5.0,
+    # Threads that run the connections' sync work (handlers, joins, access checks,
+    # resync renders), per process. One connection uses at most one at a time.
+    "WORKER_THREADS": 8,
     # Models whose changes are never published ("app_label.modelname").
     "IGNORE_MODELS": [
         "sessions.session",
@@ -63,7 +83,16 @@ class Settings:
             for key in user
             if key not in DEFAULTS
         ]
-        for key in ("TOKEN_MAX_AGE", "MAX_FRAME_BYTES", "MAX_VALUE_BYTES", "EVENTS_BURST"):
+        for key in (
+            "TOKEN_MAX_AGE",
+            "MAX_FRAME_BYTES",
+            "MAX_VALUE_BYTES",
+            "EVENTS_BURST",
+            "MAX_CONNECTION_AGE",
+            "MAX_CONNECTIONS_PER_TOKEN",
+            "MAX_CONNECTIONS_PER_USER",
+            "WORKER_THREADS",
+        ):
             value = user.get(key, DEFAULTS[key])
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 problems.append(f"DJANGO_RT[{key!r}] must be a positive integer, not {value!r}.")
@@ -73,6 +102,18 @@ class Settings:
             problems.append(
                 f"DJANGO_RT['EVENTS_PER_SECOND'] must be a positive number, not {rate!r}."
             )
+        timeout = user.get("JOIN_TIMEOUT", DEFAULTS["JOIN_TIMEOUT"])
+        if not _number(timeout) or not 0 < timeout < float("inf"):
+            problems.append(
+                f"DJANGO_RT['JOIN_TIMEOUT'] must be a positive number of seconds, not {timeout!r}."
+            )
+        for key in ("ACCESS_CHECK_SECONDS", "RESYNC_SECONDS"):
+            value = user.get(key, DEFAULTS[key])
+            # `not 0 <= value` also refuses NaN; infinity would switch the check off.
+            if not _number(value) or not 0 <= value < float("inf"):
+                problems.append(
+                    f"DJANGO_RT[{key!r}] must be a number of seconds (0 or more), not {value!r}."
+                )
         path = user.get("WEBSOCKET_PATH", DEFAULTS["WEBSOCKET_PATH"])
         if not isinstance(path, str) or not path.startswith("/"):
             problems.append(
@@ -106,6 +147,10 @@ class Settings:
         problems = self.validate()
         if problems:
             raise ImproperlyConfigured(" ".join(problems))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 rt_settings = Settings()

@@ -1,30 +1,51 @@
 """The WebSocket consumer: one per open page.
 
 A page's socket ``join``\\ s with its signed token; the consumer rebuilds the page's
-request from the socket's scope, runs the page's own view function (so decorators,
-``LoginRequiredMixin``, ``PermissionRequiredMixin`` and the view's own checks apply
-again), and keeps the view instance for the life of the connection. ``event`` frames
-then call the handlers that the view declared with ``RTView.event``, and nothing else.
+request from the socket's scope, with the session and user as the session store has
+them now, runs the page's own view function (so decorators, ``LoginRequiredMixin``,
+``PermissionRequiredMixin`` and the view's own checks apply again), and keeps the view
+instance for the life of the connection. ``event`` frames then call the handlers that
+the view declared with ``RTView.event``, and nothing else.
 
-Frames are handled one at a time, in order. Every refused input gets an ``error`` frame
-that says why; only a refused ``join`` closes the connection.
+Frames are handled one at a time, in order; their sync work runs in the connections'
+thread pool (``workers.py``), so a slow handler delays only its own page. Every refused
+input gets an ``error`` frame that says why; only a refused ``join`` and the limits of
+``docs/security.md`` close the connection, each with its own close code.
+
+What the consumer keeps checking after the join (``docs/security.md``):
+
+- the session: when it ends (logout, flush, a rotated key), the hub ends the page at
+  once (``sessions.py``), on every process;
+- the access: before a patch is sent or a handler runs, a verdict older than
+  ``ACCESS_CHECK_SECONDS`` runs the view again, with the session and user of now;
+- the limits: ``JOIN_TIMEOUT``, ``MAX_CONNECTION_AGE``, the caps per page and per user
+  (``connections.py``), the rate of frames and of resyncs.
+
+Every way out of a connection (a close from either side, a failed send, an error)
+leaves the hub, the registry and every timer behind: :meth:`RTConsumer.release`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
 import json
 import logging
+import random
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 from urllib.parse import unquote
 
 from asgiref.sync import iscoroutinefunction
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib import auth
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,18 +55,40 @@ from django.urls import Resolver404, resolve
 
 from .coercion import InvalidValue
 from .conf import rt_settings
+from .connections import LogBudget, TokenBucket, registry
 from .events import EventTarget, Handler
 from .hub import Hub
-from .live.page import LivePage, morph_op
+from .live.page import LivePage, morph_op, resync_patch
 from .live.proxies import VIEW
 from .live.recorder import evaluate_fresh
 from .live.render import base_template, stable_hash
-from .protocol import VERSION, CloseCode, ErrorCode, Frame, Key, PatchKey, PatchOp, TargetKey
+from .protocol import (
+    VERSION,
+    CloseCode,
+    ErrorCode,
+    Frame,
+    Key,
+    PatchKey,
+    PatchOp,
+    TargetKey,
+)
 from .responses import as_commands
+from .sessions import session_hash
 from .tokens import ExpiredToken, InvalidToken, PageToken, user_key, view_path
 from .views import VIEW_CAPTURE_ATTRIBUTE, RTView
+from .workers import run_in_worker
 
 logger = logging.getLogger("django_rt")
+
+#: Patch frames a connection holds while its access is being checked; beyond that they
+#: are dropped and the page is rendered again once the check has passed.
+OUTBOX_LIMIT = 64
+#: Region ids a ``resync`` frame may name; more, or longer ones, ask for the whole page.
+RESYNC_IDS_LIMIT = 100
+RESYNC_ID_LENGTH = 200
+#: How much earlier than ``MAX_CONNECTION_AGE`` a connection may be closed, as a share
+#: of it: pages opened together (after a restart) do not all rejoin together.
+AGE_JITTER = 0.1
 
 
 class Refused(Exception):
@@ -57,26 +100,41 @@ class Refused(Exception):
         self.close = close
 
 
-class TokenBucket:
-    """Allows ``rate`` events per second on average, ``burst`` at once."""
+@dataclass
+class Identity:
+    """Who a socket's session says it is, as the session store has it now."""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+    session: Any  # a SessionBase, or None without session middleware
+    user: Any
+    #: The session holds data (a signed-in user's does): if it stops holding any, it ended.
+    alive: bool
 
 
-def request_from_scope(scope: Mapping[str, Any], full_path: str) -> HttpRequest:
+def socket_session_key(scope: Mapping[str, Any]) -> str | None:
+    session = scope.get("session")
+    key = getattr(session, "session_key", None) if session is not None else None
+    return key if isinstance(key, str) and key else None
+
+
+def load_identity(scope: Mapping[str, Any]) -> Identity:
+    """The socket's session and user, loaded afresh (in a worker thread): the scope's
+    were loaded when the socket connected, and may have ended since."""
+    if "session" not in scope:  # no session middleware: the scope's user is all there is
+        return Identity(None, scope.get("user"), alive=False)
+    key = socket_session_key(scope)
+    engine = import_module(settings.SESSION_ENGINE)
+    session = engine.SessionStore(key)
+    alive = key is not None and bool(list(session.keys()))
+    request = HttpRequest()
+    request.session = session
+    # Verifies the user as a request would: active, and the session's auth hash (a
+    # password changed elsewhere flushes the session, which ends its pages).
+    return Identity(session, auth.get_user(request), alive)
+
+
+def request_from_scope(
+    scope: Mapping[str, Any], full_path: str, identity: Identity | None = None
+) -> HttpRequest:
     """A GET request for ``full_path`` carrying the socket's headers, cookies,
     session and user, as the page's own request did."""
     path, _, query = full_path.partition("?")
@@ -91,9 +149,13 @@ def request_from_scope(scope: Mapping[str, Any], full_path: str) -> HttpRequest:
         "query_string": query.encode("ascii", "replace"),
     }
     request = ASGIRequest(http_scope, io.BytesIO())
-    if "session" in scope:
+    if identity is not None and identity.session is not None:
+        request.session = identity.session
+    elif "session" in scope:
         request.session = scope["session"]
-    if "user" in scope:
+    if identity is not None and identity.user is not None:
+        request.user = identity.user
+    elif "user" in scope:
         request.user = scope["user"]
     return request
 
@@ -116,6 +178,16 @@ def _target(value: Any) -> EventTarget:
     )
 
 
+def _resync_ids(value: Any) -> set[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Refused(ErrorCode.BAD_FRAME, "a resync's ids must be a list of region ids")
+    if len(value) > RESYNC_IDS_LIMIT or any(len(v) > RESYNC_ID_LENGTH for v in value):
+        return None  # that many misses: the whole page it is
+    return set(value)
+
+
 class RTConsumer(AsyncWebsocketConsumer):
     """Serves the WebSocket of one page rendered by an :class:`~django_rt.RTView`."""
 
@@ -123,24 +195,167 @@ class RTConsumer(AsyncWebsocketConsumer):
     request: HttpRequest | None = None
     page: LivePage | None = None
     hub: Hub | None = None
+    token: PageToken | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bucket = TokenBucket(rt_settings.EVENTS_PER_SECOND, rt_settings.EVENTS_BURST)
+        self.log_budget = LogBudget()
+        self.gone = False  # the socket is closed: nothing can be sent any more
+        self.ending = False  # closing on our side: frames that arrive now are ignored
+        self.busy = False  # a frame is being handled
+        self.joining = False
+        self.join_late = False  # the join timeout passed while a join was running
+        self.close_when_idle = False  # MAX_CONNECTION_AGE passed while a frame ran
+        self.session: str | None = None  # session_hash() of the socket's session
+        self.session_alive = False
+        self.access_until = 0.0  # monotonic time until which the access verdict holds
+        self.access_check: asyncio.Task[bool] | None = None
+        self.outbox: list[list[dict[str, Any]]] = []
+        self.outbox_overflow = False
+        self.flushing: asyncio.Task[None] | None = None
+        self.resync_wanted = False
+        self.resync_missed: set[str] | None = set()
+        self.resync_at = 0.0
+        self.resyncing: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.timers: list[asyncio.TimerHandle] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # whatever ended the connection: an error, a cancellation, a close
+            self.gone = True
+            self.release()
+
+    async def dispatch(self, message: Any) -> None:
+        # Channels' own dispatch first closes the stale database connections of asgiref's
+        # shared thread, a hop that waits behind whatever sync work runs there (an HTTP
+        # view, another page's thread-sensitive code). This consumer touches the
+        # database only in its worker threads, which do that themselves.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    @property
+    def live(self) -> bool:
+        """The connection is open and not being closed."""
+        return not (self.gone or self.ending)
 
     async def connect(self) -> None:
-        self.bucket = TokenBucket(rt_settings.EVENTS_PER_SECOND, rt_settings.EVENTS_BURST)
+        self.hub = Hub.current()
+        key = socket_session_key(self.scope)
+        if key is not None:
+            # Watched from the start: a session that ends while the join runs ends it too.
+            self.session = session_hash(key)
+            self.hub.watch_session(self, self.session)
         await self.accept()
+        loop = asyncio.get_running_loop()
+        age = rt_settings.MAX_CONNECTION_AGE * (1 - AGE_JITTER * random.random())
+        self.timers += [
+            loop.call_later(rt_settings.JOIN_TIMEOUT, self._join_deadline),
+            loop.call_later(age, self._aged),
+        ]
+
+    async def disconnect(self, code: int) -> None:
+        self.gone = True
+        self.release()
+
+    def release(self) -> None:
+        """Leave the hub and the registry, stop every timer and task (idempotent)."""
+        for timer in self.timers:
+            timer.cancel()
+        self.timers = []
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        self.outbox.clear()
+        if self.hub is not None:
+            self.hub.detach(self)
+            if self.session is not None:
+                self.hub.unwatch_session(self, self.session)
+        registry.release(self)
+        suppressed, self.log_budget.suppressed = self.log_budget.suppressed, 0
+        if suppressed:
+            logger.warning(
+                "django-rt: %d more refused frames from %s were not logged", suppressed, self.client
+            )
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task of this connection: cancelled when it ends."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def end(self, code: ErrorCode | None, message: str, close: CloseCode) -> None:
+        """Close the connection on our side: an error frame that says why (``code``),
+        then the close code the client acts on."""
+        if not self.live:
+            return
+        self.ending = True
+        self.release()
+        if code is not None:
+            logger.info("django-rt: closing the connection of %s: %s", self.client, message)
+            await self._send(self.error_frame(code, message))
+        if not self.gone:
+            try:
+                await self.close(code=int(close))
+            except Exception:
+                self.gone = True
+
+    def end_session(self) -> None:
+        """The hub heard that this connection's session ended (on any process)."""
+        self.session = None  # the hub forgot it already
+        self.spawn(
+            self.end(
+                ErrorCode.SESSION_ENDED,
+                "the page's session ended (signed out?); reload the page",
+                CloseCode.SESSION_ENDED,
+            )
+        )
+
+    def _join_deadline(self) -> None:
+        if self.view is not None:
+            return
+        if self.joining:
+            self.join_late = True  # decided when the join is over
+        else:
+            self.spawn(self._join_timed_out())
+
+    async def _join_timed_out(self) -> None:
+        await self.end(
+            ErrorCode.JOIN_TIMEOUT,
+            f"no page joined within {rt_settings.JOIN_TIMEOUT} seconds",
+            CloseCode.JOIN_TIMEOUT,
+        )
+
+    def _aged(self) -> None:
+        if self.busy:
+            self.close_when_idle = True  # never between an event and its reply
+        else:
+            self.spawn(self.end(None, "", CloseCode.MAX_AGE))
+
+    # frames -------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.live:
+            return  # closing: a frame that arrives now is not handled (the client resends)
         ref = None
+        self.busy = True
         try:
-            if text_data is None:
-                raise Refused(ErrorCode.BAD_FRAME, "binary frames are not supported")
-            if len(text_data.encode()) > rt_settings.MAX_FRAME_BYTES:
-                raise Refused(
-                    ErrorCode.FRAME_TOO_LARGE,
-                    f"frame larger than {rt_settings.MAX_FRAME_BYTES} bytes",
-                )
-            frame = self.parse(text_data)
+            # Every frame costs a token, a malformed one too.
+            allowed = self.bucket.take()
+            try:
+                frame = self.read(text_data)
+            except Refused:
+                if not allowed:
+                    raise Refused(ErrorCode.RATE_LIMITED, "too many frames; slow down") from None
+                raise
             ref = frame.get(Key.REF)
-            if not self.bucket.take():
+            if not allowed:
                 raise Refused(ErrorCode.RATE_LIMITED, "too many events; slow down")
             kind = frame.get(Key.TYPE)
             if kind == Frame.JOIN:
@@ -148,14 +363,15 @@ class RTConsumer(AsyncWebsocketConsumer):
             elif kind == Frame.EVENT:
                 await self.event(ref, frame)
             elif kind == Frame.RESYNC:
-                await self.resync()
+                self.resync(frame)
             else:
                 raise Refused(ErrorCode.BAD_FRAME, f"unknown frame type {kind!r}")
         except Refused as refused:
-            logger.warning("django-rt refused a frame from %s: %s", self.client, refused)
-            await self.send_error(refused.code, str(refused), ref=ref)
+            self.log_refusal(refused)
             if refused.close is not None:
-                await self.close(code=int(refused.close))
+                await self.end(refused.code, str(refused), refused.close)
+            else:
+                await self.send_error(refused.code, str(refused), ref=ref)
         except Exception as error:
             # A bug (ours or a misconfigured handler) costs one frame, not the connection.
             logger.exception("django-rt failed on a frame from %s", self.client)
@@ -166,11 +382,39 @@ class RTConsumer(AsyncWebsocketConsumer):
                 ref=ref,
                 detail=traceback.format_exc() if settings.DEBUG else None,
             )
+        finally:
+            self.busy = False
+            if self.close_when_idle:
+                await self.end(None, "", CloseCode.MAX_AGE)
+            elif self.join_late and self.view is None:
+                await self._join_timed_out()
+
+    def log_refusal(self, refused: Refused) -> None:
+        # One socket may send thousands of bad frames a second: a few lines say so.
+        suppressed = self.log_budget.take()
+        if suppressed is not None:
+            logger.warning(
+                "django-rt refused a frame from %s: %s%s",
+                self.client,
+                refused,
+                f" ({suppressed} more refused frames were not logged)" if suppressed else "",
+            )
 
     @property
     def client(self) -> str:
         host = self.scope.get("client") or ("?", 0)
         return f"{host[0]}:{host[1]}"
+
+    @classmethod
+    def read(cls, text: str | None) -> dict[str, Any]:
+        if text is None:
+            raise Refused(ErrorCode.BAD_FRAME, "binary frames are not supported")
+        if len(text.encode()) > rt_settings.MAX_FRAME_BYTES:
+            raise Refused(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"frame larger than {rt_settings.MAX_FRAME_BYTES} bytes",
+            )
+        return cls.parse(text)
 
     @staticmethod
     def parse(text: str) -> dict[str, Any]:
@@ -187,11 +431,31 @@ class RTConsumer(AsyncWebsocketConsumer):
         return frame
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, cls=DjangoJSONEncoder, separators=(",", ":")))
+        if self.live:
+            await self._send(frame)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, cls=DjangoJSONEncoder, separators=(",", ":"))
+        if self.gone:
+            return
+        try:
+            await self.send(text_data=text)
+        except Exception:
+            # The socket closed under us (the server says so its own way): that is a
+            # disconnect, not an error of the frame.
+            logger.debug("django-rt: sending to %s failed; it left", self.client, exc_info=True)
+            self.gone = True
+            self.release()
 
     async def send_error(
         self, code: ErrorCode, message: str, ref: Any = None, detail: str | None = None
     ) -> None:
+        await self.send_frame(self.error_frame(code, message, ref, detail))
+
+    @staticmethod
+    def error_frame(
+        code: ErrorCode, message: str, ref: Any = None, detail: str | None = None
+    ) -> dict[str, Any]:
         frame: dict[str, Any] = {
             Key.TYPE: Frame.ERROR,
             Key.REF: ref,
@@ -200,12 +464,12 @@ class RTConsumer(AsyncWebsocketConsumer):
         }
         if detail is not None:
             frame[Key.DETAIL] = detail
-        await self.send_frame(frame)
+        return frame
 
     # join ---------------------------------------------------------------------------
 
     async def join(self, frame: dict[str, Any]) -> None:
-        if self.view is not None:
+        if self.view is not None or self.joining:
             raise Refused(ErrorCode.ALREADY_JOINED, "this connection has already joined a page")
         if frame.get(Key.VERSION) != VERSION:
             raise Refused(
@@ -213,20 +477,41 @@ class RTConsumer(AsyncWebsocketConsumer):
                 f"client protocol {frame.get(Key.VERSION)!r}, server protocol {VERSION}",
                 close=CloseCode.VERSION_MISMATCH,
             )
+        raw = frame.get(Key.TOKEN)
         try:
-            token = PageToken.load(frame.get(Key.TOKEN))
+            token = PageToken.load(raw)
         except ExpiredToken as error:
             raise Refused(ErrorCode.TOKEN_EXPIRED, str(error), CloseCode.TOKEN_EXPIRED) from None
         except InvalidToken as error:
             raise Refused(ErrorCode.INVALID_TOKEN, str(error), CloseCode.INVALID_TOKEN) from None
-        request = request_from_scope(self.scope, token.path)
-        if await database_sync_to_async(user_key)(request) != token.user:
+        assert isinstance(raw, str)
+        self.joining = True
+        try:
+            await self._join(frame, raw, token)
+        finally:
+            self.joining = False
+            if not self.live:  # closed while joining: whatever the join attached, it leaves
+                self.release()
+
+    async def _join(self, frame: dict[str, Any], raw: str, token: PageToken) -> None:
+        identity = await run_in_worker(load_identity, self.scope)
+        if not self.live:
+            return
+        request = request_from_scope(self.scope, token.path, identity)
+        if user_key(request) != token.user:
             raise Refused(
                 ErrorCode.FORBIDDEN,
                 "the page was loaded by another user; reload the page",
                 CloseCode.FORBIDDEN,
             )
+        # A token signed before page ids existed counts as its own page.
+        page_id = token.page or hashlib.sha256(raw.encode()).hexdigest()
+        problem = registry.admit(self, page_id, self.user_group(request))
+        if problem is not None:
+            raise Refused(ErrorCode.TOO_MANY_CONNECTIONS, problem, CloseCode.TOO_MANY_CONNECTIONS)
         view, response = await self.run_view(request, token)
+        if not self.live:
+            return
         if response.status_code != 200:
             where = response.get("Location")
             raise Refused(
@@ -234,30 +519,38 @@ class RTConsumer(AsyncWebsocketConsumer):
                 f"the view answered {response.status_code}" + (f" (to {where})" if where else ""),
                 CloseCode.FORBIDDEN,
             )
-        self.view, self.request = view, request
+        self.view, self.request, self.token = view, request, token
+        self.session_alive = identity.alive
+        self.access_until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
         page = self.live_page(response, request)
         html = None
         if page is not None:
             page.context_dependencies = view.rt_context_dependencies()
-            self.hub = Hub.current()
+            assert self.hub is not None
             self.hub.attach(self)
             try:
-                html = await database_sync_to_async(page.render)()
+                html = await run_in_worker(page.render)
                 self.page = page
             except Exception:
                 logger.exception("django-rt: rendering %s for live updates failed", token.path)
-        fresh = PageToken(token.view, token.path, token.user).sign()
+            if not self.live:
+                return
+        fresh = PageToken(token.view, token.path, token.user, token.page).sign()
         await self.send_frame({Key.TYPE: Frame.JOINED, Key.VERSION: VERSION, Key.TOKEN: fresh})
         if html is not None and stable_hash(html) != frame.get(Key.HASH):
             # The data changed between the page's HTTP response and this join.
             await self.send_patch([morph_op(html)])
-        if self.hub is not None:
+        if page is not None and self.live:
+            assert self.hub is not None
             await self.hub.ready(self)
 
-    async def disconnect(self, code: int) -> None:
-        if self.hub is not None:
-            self.hub.detach(self)
-            self.hub = None
+    def user_group(self, request: HttpRequest) -> str | None:
+        """What ``MAX_CONNECTIONS_PER_USER`` counts this connection as: its user, or else
+        its anonymous session, or else nothing."""
+        user = user_key(request)
+        if user:
+            return f"user:{user}"
+        return f"session:{self.session}" if self.session is not None else None
 
     @staticmethod
     def live_page(response: HttpResponseBase, request: HttpRequest) -> LivePage | None:
@@ -270,36 +563,6 @@ class RTConsumer(AsyncWebsocketConsumer):
         except TypeError:
             return None
         return LivePage(template, response.resolve_context(response.context_data) or {}, request)
-
-    async def send_patch(self, ops: list[dict[str, Any]]) -> None:
-        await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: ops})
-
-    async def resync(self) -> None:
-        """The browser lost track of a region: send the whole page again."""
-        if self.page is None:
-            raise Refused(ErrorCode.NOT_JOINED, "this page has no live regions")
-        page = self.page
-
-        def render() -> str:
-            with page.lock:
-                return page.render(evaluate_fresh)  # the querysets' caches hold the past
-
-        html = await database_sync_to_async(render)()
-        await self.send_patch([morph_op(html)])
-        if self.hub is not None:
-            self.hub.reindex(self)
-
-    def refresh(self) -> list[dict[str, Any]]:
-        """Run the view's ``get_context_data`` again (in the hub's worker thread): it
-        read a table that changed, or a row the page showed was deleted, and only the
-        view knows what the page shows now."""
-        view, page = self.view, self.page
-        assert view is not None and page is not None
-        try:
-            context = view.rt_get_context_data(**view.kwargs)
-        except (Http404, PermissionDenied, ObjectDoesNotExist):
-            return [{PatchKey.OP: PatchOp.RELOAD}]  # the view now refuses: reload
-        return page.rerun(context, view.rt_context_dependencies())
 
     async def run_view(
         self, request: HttpRequest, token: PageToken
@@ -326,9 +589,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             if iscoroutinefunction(match.func):
                 response = await match.func(request, *match.args, **match.kwargs)
             else:
-                response = await database_sync_to_async(match.func)(
-                    request, *match.args, **match.kwargs
-                )
+                response = await run_in_worker(match.func, request, *match.args, **match.kwargs)
         except (PermissionDenied, Http404) as error:
             message = str(error) or type(error).__name__
             raise Refused(ErrorCode.FORBIDDEN, message, CloseCode.FORBIDDEN) from None
@@ -347,6 +608,164 @@ class RTConsumer(AsyncWebsocketConsumer):
             )
         return (captured[0] if captured else None), response  # type: ignore[return-value]
 
+    # access -------------------------------------------------------------------------
+
+    async def allowed(self) -> bool:
+        """Whether the page may still be shown to its user and run its handlers; a
+        verdict older than ``ACCESS_CHECK_SECONDS`` is checked again first. ``False``:
+        the connection is ending."""
+        if not self.live:
+            return False
+        if time.monotonic() < self.access_until:
+            return True
+        if self.access_check is None:
+            self.access_check = self.spawn(self._check_access())
+        try:
+            return await asyncio.shield(self.access_check)
+        except asyncio.CancelledError:
+            if self.live:
+                raise  # our caller was cancelled, not the check
+            return False
+
+    async def _check_access(self) -> bool:
+        """Run the view again, as the join did, with the session and user of now."""
+        token = self.token
+        assert token is not None
+        try:
+            identity = await run_in_worker(load_identity, self.scope)
+            if not self.live:
+                return False
+            if self.session_alive and not identity.alive:
+                await self.end(
+                    ErrorCode.SESSION_ENDED,
+                    "the page's session ended; reload the page",
+                    CloseCode.SESSION_ENDED,
+                )
+                return False
+            request = request_from_scope(self.scope, token.path, identity)
+            if user_key(request) != token.user:
+                await self.revoke("the page's user signed out or changed")
+                return False
+            try:
+                _, response = await self.run_view(request, token)
+            except Refused as refused:
+                await self.revoke(str(refused))
+                return False
+            if not self.live:
+                return False
+            if response.status_code != 200:
+                where = response.get("Location")
+                await self.revoke(
+                    f"the view now answers {response.status_code}"
+                    + (f" (to {where})" if where else "")
+                )
+                return False
+            # Handlers see the user as it is now (its permissions, too).
+            if self.request is not None:
+                self.request.user = request.user
+                if identity.session is not None:
+                    self.request.session = identity.session
+            self.access_until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
+            return True
+        finally:
+            self.access_check = None
+
+    async def revoke(self, why: str) -> None:
+        await self.end(
+            ErrorCode.ACCESS_REVOKED,
+            f"access to this page was revoked: {why}; reload the page",
+            CloseCode.ACCESS_REVOKED,
+        )
+
+    # live updates -------------------------------------------------------------------
+
+    async def send_patch(self, ops: list[dict[str, Any]]) -> None:
+        """Send a patch frame once the page's access holds (the hub calls this: it
+        never waits for an access check)."""
+        if not self.live:
+            return
+        if not self.outbox and time.monotonic() < self.access_until:
+            await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: ops})
+            return
+        if len(self.outbox) >= OUTBOX_LIMIT:
+            self.outbox.clear()
+            self.outbox_overflow = True
+        self.outbox.append(ops)
+        if self.flushing is None:
+            self.flushing = self.spawn(self._flush_outbox())
+
+    async def _flush_outbox(self) -> None:
+        try:
+            if not await self.allowed():
+                return
+            if self.outbox_overflow:
+                self.outbox_overflow = False
+                self.outbox.clear()
+                self.want_resync(None)
+            while self.outbox and self.live:
+                await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: self.outbox.pop(0)})
+        finally:
+            self.flushing = None
+
+    def resync(self, frame: dict[str, Any]) -> None:
+        """The browser lost track of regions (``ids``, or of the page): it gets what it
+        misses and what changed, at most once per ``RESYNC_SECONDS``."""
+        if self.page is None:
+            raise Refused(ErrorCode.NOT_JOINED, "this page has no live regions")
+        self.want_resync(_resync_ids(frame.get(Key.IDS)))
+
+    def want_resync(self, missed: set[str] | None) -> None:
+        if missed is None or self.resync_missed is None:
+            self.resync_missed = None
+        else:
+            self.resync_missed |= missed
+            if len(self.resync_missed) > RESYNC_IDS_LIMIT:
+                self.resync_missed = None
+        self.resync_wanted = True
+        if self.resyncing is None:
+            self.resyncing = self.spawn(self._resync_loop())
+
+    async def _resync_loop(self) -> None:
+        """One resync at a time; the ones asked for meanwhile become one, after the
+        interval."""
+        page = self.page
+        assert page is not None
+        try:
+            while self.resync_wanted and self.live:
+                wait = self.resync_at - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                missed, self.resync_missed, self.resync_wanted = self.resync_missed, set(), False
+                self.resync_at = time.monotonic() + rt_settings.RESYNC_SECONDS
+                if not await self.allowed():
+                    return
+
+                def render(missed: set[str] | None = missed) -> list[dict[str, Any]]:
+                    with page.lock:
+                        before = page.html
+                        after = page.render(evaluate_fresh)  # the querysets' caches hold the past
+                    return resync_patch(before, after, missed)
+
+                ops = await run_in_worker(render)
+                if ops:
+                    await self.send_patch(ops)
+                if self.live and self.hub is not None:
+                    self.hub.reindex(self)
+        finally:
+            self.resyncing = None
+
+    def refresh(self) -> list[dict[str, Any]]:
+        """Run the view's ``get_context_data`` again (in the hub's worker thread): it
+        read a table that changed, or a row the page showed was deleted, and only the
+        view knows what the page shows now."""
+        view, page = self.view, self.page
+        assert view is not None and page is not None
+        try:
+            context = view.rt_get_context_data(**view.kwargs)
+        except (Http404, PermissionDenied, ObjectDoesNotExist):
+            return [{PatchKey.OP: PatchOp.RELOAD}]  # the view now refuses: reload
+        return page.rerun(context, view.rt_context_dependencies())
+
     # events -------------------------------------------------------------------------
 
     async def event(self, ref: int | None, frame: dict[str, Any]) -> None:
@@ -360,12 +779,14 @@ class RTConsumer(AsyncWebsocketConsumer):
                 f"{type(self.view).__name__} has no event handler {name!r}",
             )
         kwargs = self.arguments(handler, frame)
+        if not await self.allowed():
+            return  # the page's access was revoked: the connection is ending
         method = getattr(self.view, handler.name)
         try:
             if handler.is_async:
                 result = await method(self.request, **kwargs)
             else:
-                result = await database_sync_to_async(method)(self.request, **kwargs)
+                result = await run_in_worker(method, self.request, **kwargs)
             commands = as_commands(result, handler.name)
             await self.update_view()
         except PermissionDenied as error:
@@ -392,10 +813,10 @@ class RTConsumer(AsyncWebsocketConsumer):
             with page.lock:
                 return page.update_view()
 
-        ops = await database_sync_to_async(update)()
+        ops = await run_in_worker(update)
         if ops:
             await self.send_patch(ops)
-            if self.hub is not None:
+            if self.live and self.hub is not None:
                 self.hub.reindex(self)
 
     @staticmethod

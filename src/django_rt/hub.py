@@ -16,7 +16,6 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError
@@ -27,6 +26,8 @@ from .conf import rt_settings
 from .live import reads
 from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
 from .live.proxies import Dependency
+from .sessions import SESSION_LABEL
+from .workers import run_in_hub_thread
 
 logger = logging.getLogger("django_rt")
 
@@ -45,6 +46,14 @@ class Client(Protocol):
 
     def refresh(self) -> list[dict[str, Any]]:
         """Run the page's view again and render it (a deleted row must disappear)."""
+        ...
+
+
+class SessionClient(Protocol):
+    """What the hub needs of a connection to end it with its session."""
+
+    def end_session(self) -> None:
+        """The connection's session ended (on any process): close it, without waiting."""
         ...
 
 
@@ -159,6 +168,7 @@ class Hub:
         self.joining: dict[Client, list[Change]] = {}
         self.index: dict[Dependency, set[Client]] = {}
         self.pending: list[Change] = []
+        self.sessions: dict[str, set[SessionClient]] = {}  # session_hash() -> connections
         self.flushing: asyncio.Task[None] | None = None
         #: Pages that failed on a database error, and the task that updates them once
         #: the database answers again.
@@ -201,6 +211,35 @@ class Hub:
             if not clients:
                 del self.index[dependency]
 
+    # sessions ----------------------------------------------------------------------
+
+    def watch_session(self, client: SessionClient, session: str) -> None:
+        """End ``client`` when the session whose :func:`~django_rt.sessions.session_hash`
+        is ``session`` ends."""
+        self.sessions.setdefault(session, set()).add(client)
+
+    def unwatch_session(self, client: SessionClient, session: str) -> None:
+        clients = self.sessions.get(session)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self.sessions[session]
+
+    def end_sessions(self, changes: list[Change]) -> list[Change]:
+        """End the connections of the sessions that the feed says ended; the other
+        changes, returned, are the database's."""
+        rows = []
+        for change in changes:
+            if change.model != SESSION_LABEL:
+                rows.append(change)
+                continue
+            for client in self.sessions.pop(change.pk, set()):
+                try:
+                    client.end_session()
+                except Exception:  # one broken connection must not cost the others
+                    logger.exception("django-rt: ending a session's connection failed")
+        return rows
+
     # changes -----------------------------------------------------------------------
 
     def receive(self, changes: Sequence[Change]) -> None:
@@ -213,6 +252,7 @@ class Hub:
             )
 
     def _enqueue(self, changes: list[Change]) -> None:
+        changes = self.end_sessions(changes)
         self.pending.extend(changes)
         if self.flushing is None:
             self.flushing = self.loop.create_task(self._flush())
@@ -271,7 +311,7 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
                 clients, self.retrying = self.retrying & set(self.clients), set()
-                updates, failing = await sync_to_async(self._refresh)(clients)
+                updates, failing = await run_in_hub_thread(self._refresh, clients)
                 self.retrying |= failing
                 for client, ops in updates:
                     if client in self.clients:
@@ -320,7 +360,7 @@ class Hub:
             clients &= only
         if not clients:
             return
-        updates = await sync_to_async(self._update)(changes, clients)
+        updates = await run_in_hub_thread(self._update, changes, clients)
         for client, ops in updates:
             if client not in self.clients:
                 continue  # disconnected while its update was computed

@@ -46,6 +46,7 @@ class Key(StrEnum):
     DETAIL = "detail"
     HASH = "hash"
     OPS = "ops"
+    IDS = "ids"
 
 
 class TargetKey(StrEnum):
@@ -150,15 +151,32 @@ class ErrorCode(StrEnum):
     VALUE_TOO_LARGE = "value_too_large"
     RATE_LIMITED = "rate_limited"
     HANDLER_ERROR = "handler_error"
+    SESSION_ENDED = "session_ended"
+    ACCESS_REVOKED = "access_revoked"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    JOIN_TIMEOUT = "join_timeout"
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes after which the client must not simply reconnect."""
+    """WebSocket close codes of the server's own decisions; the client answers each one
+    as ``docs/security.md`` says, and never with its usual reconnect and backoff.
 
+    - ``MAX_AGE``: the connection is old; rejoin at once with the fresh token;
+    - ``SESSION_ENDED``, ``ACCESS_REVOKED``: the page's session ended, or its view now
+      refuses the user: reload, and go where the view sends the browser;
+    - ``TOKEN_EXPIRED``, ``VERSION_MISMATCH``: reload for a fresh token or script;
+    - the others: the same join would be refused again; do not retry.
+    """
+
+    MAX_AGE = 4000
+    JOIN_TIMEOUT = 4400
     INVALID_TOKEN = 4401
     FORBIDDEN = 4403
     TOKEN_EXPIRED = 4408
     VERSION_MISMATCH = 4426
+    TOO_MANY_CONNECTIONS = 4429
+    SESSION_ENDED = 4440
+    ACCESS_REVOKED = 4443
 
 
 class ConfigKey(StrEnum):

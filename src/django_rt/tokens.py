@@ -1,13 +1,16 @@
 """Signed page tokens: what a WebSocket ``join`` needs to find its page again.
 
 A token names the view class and the page's path and query, and binds them to the user
-who loaded the page. It is signed with Django's signing (``SECRET_KEY``, salted for this
+who loaded the page. A random page id tells one page load from another: the fresh
+tokens that a page's joins hand out keep it, so that the connections of one page can be
+counted. It is signed with Django's signing (``SECRET_KEY``, salted for this
 use) and expires after ``DJANGO_RT['TOKEN_MAX_AGE']`` seconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import signing
@@ -26,15 +29,23 @@ class ExpiredToken(InvalidToken):
     """The token was valid but is older than ``TOKEN_MAX_AGE``."""
 
 
+def new_page_id() -> str:
+    return secrets.token_urlsafe(9)
+
+
 @dataclass(frozen=True)
 class PageToken:
     view: str
     path: str
     user: str
+    #: One page load (``""`` in a token signed before page ids existed).
+    page: str = field(default_factory=new_page_id, compare=False)
 
     def sign(self) -> str:
         return signing.dumps(
-            {"v": self.view, "p": self.path, "u": self.user}, salt=SALT, compress=True
+            {"v": self.view, "p": self.path, "u": self.user, "n": self.page},
+            salt=SALT,
+            compress=True,
         )
 
     @classmethod
@@ -49,7 +60,13 @@ class PageToken:
             raise InvalidToken("the page token is invalid") from error
         if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in "vpu"):
             raise InvalidToken("the page token is invalid")
-        return cls(view=data["v"], path=data["p"], user=data["u"])
+        page = data.get("n")
+        return cls(
+            view=data["v"],
+            path=data["p"],
+            user=data["u"],
+            page=page if isinstance(page, str) else "",
+        )
 
 
 def user_key(request: HttpRequest) -> str:

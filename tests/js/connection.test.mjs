@@ -185,7 +185,7 @@ test('a close marks <html>, fires rt:disconnected and clears every loading state
   assert.equal(htmlClasses(p), 'rt-connected');
 });
 
-for (const code of [4401, 4403]) {
+for (const code of [4400, 4401, 4403, 4429]) {
   test(`close ${code} does not reconnect, even when the page comes back online`, (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const p = started(BUTTONS, { events: CLICKS });
@@ -234,6 +234,76 @@ test('close 4408 does not reload when rt:error is prevented', (t) => {
   assert.equal(p.location.reloads, 0);
   t.mock.timers.tick(600000);
   assert.equal(p.Socket.instances.length, 1);
+});
+
+for (const [code, reason] of [[4440, 'session_ended'], [4443, 'access_revoked']]) {
+  test(`close ${code} (${reason}) fires a cancelable rt:error, then reloads; no reconnect`, (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const p = started();
+    p.ws().join();
+    const errors = record(p.document, 'rt:error');
+    p.ws().serverClose(code);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0].cancelable);
+    assert.deepEqual(plain(errors[0].detail), { code: reason });
+    assert.equal(p.location.reloads, 1);
+    t.mock.timers.tick(600000);
+    assert.equal(p.Socket.instances.length, 1);
+  });
+
+  test(`close ${code} does not reload when rt:error is prevented, and does not reconnect`, (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const p = started();
+    p.ws().join();
+    p.document.addEventListener('rt:error', (event) => event.preventDefault());
+    p.ws().serverClose(code);
+    assert.equal(p.location.reloads, 0);
+    t.mock.timers.tick(600000);
+    p.window.dispatchEvent(new p.window.Event('online'));
+    assert.equal(p.Socket.instances.length, 1);
+    assert.equal(htmlClasses(p), 'rt-disconnected');
+  });
+}
+
+test('close 4000 (max age) rejoins at once with the fresh token, and resends what was not answered', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const p = started(BUTTONS, { events: CLICKS, token: 'tok0' });
+  p.window.Math.random = () => 1; // the top of the jitter window
+  p.ws().join('tok1');
+  const a = p.document.querySelector('#a');
+  const b = p.document.querySelector('#b');
+  click(a); // ref 1: answered below
+  click(b); // ref 2: not answered
+  click(a); // ref 3: not answered
+  p.ws().receive({ t: 'reply', ref: 1, cmds: [] });
+  const old = p.ws();
+  old.serverClose(4000);
+  assert.equal(p.rt.attempt, 0, 'not a failure');
+  assert.deepEqual(loading(b), [true, 'true'], 'still waiting for its reply');
+  t.mock.timers.tick(249);
+  assert.equal(p.Socket.instances.length, 1);
+  t.mock.timers.tick(1);
+  assert.equal(p.Socket.instances.length, 2);
+  p.ws().open();
+  assert.deepEqual(p.ws().sent, [{ t: 'join', v: 1, token: 'tok1' }]);
+  p.ws().receive({ t: 'joined', v: 1, token: 'tok2' });
+  assert.deepEqual(p.ws().events().map((f) => f.ref), [2, 3]);
+  p.ws().receive({ t: 'reply', ref: 2, cmds: [] });
+  p.ws().receive({ t: 'reply', ref: 3, cmds: [] });
+  assert.deepEqual(loading(a), [false, null]);
+  assert.deepEqual(loading(b), [false, null]);
+  assert.equal(p.location.reloads, 0);
+});
+
+test('after another close, unanswered events are not resent', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const p = started(BUTTONS, { events: CLICKS });
+  p.ws().join();
+  click(p.document.querySelector('#a'));
+  p.ws().serverClose(1006);
+  t.mock.timers.tick(10000);
+  p.ws().join();
+  assert.deepEqual(p.ws().events(), [], 'it may have run: the server got it before the drop');
 });
 
 test('other closes reconnect with a growing backoff that resets on joined', (t) => {

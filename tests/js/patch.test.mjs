@@ -80,12 +80,20 @@ test('a frame with misses sends exactly one resync, and still applies what it ca
     { o: 'region', id: 'nope2', html: 'x' },
   );
   assert.equal(p.$('p').textContent, 'b');
-  assert.deepEqual(plain(p.resyncs()), [{ t: 'resync' }]);
+  // It names what missed: the server sends the regions that hold them, not the whole page.
+  assert.deepEqual(plain(p.resyncs()), [{ t: 'resync', ids: ['nope', '4', 'nope2'] }]);
   p.patch({ o: 'region', id: '1', html: 'c' });
   assert.equal(p.resyncs().length, 1, 'a clean frame sends none');
-  p.patch({ o: 'region', id: 'gone', html: 'x' });
+  p.patch({ o: 'region', id: 'gone', html: 'x' }, { o: 'region', id: 'gone', html: 'y' });
   assert.equal(p.resyncs().length, 2, 'one per frame that missed');
+  assert.deepEqual(plain(p.resyncs()[1]), { t: 'resync', ids: ['gone'] });
   assert.deepEqual(p.logs.error, []);
+});
+
+test('a miss that names no region asks for the whole page', () => {
+  const p = live(`<p>${region('1', 'a')}</p>`, { debug: false });
+  p.patch({ o: 'region', id: 'nope', html: 'x' }, { o: 'future-op' });
+  assert.deepEqual(plain(p.resyncs()), [{ t: 'resync' }]);
 });
 
 test('garbage in a patch frame never throws out of the handler', () => {

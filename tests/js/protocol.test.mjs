@@ -13,7 +13,10 @@ test('PROTOCOL has a numeric version and numeric close codes', () => {
   assert.equal(P.version, 1);
   assert.equal(P.configAttribute, 'data-rt-config');
   for (const code of Object.values(P.close)) assert.equal(typeof code, 'number');
-  assert.deepEqual(plain(P.close), { INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408, VERSION_MISMATCH: 4426 });
+  assert.deepEqual(plain(P.close), {
+    MAX_AGE: 4000, JOIN_TIMEOUT: 4400, INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408,
+    VERSION_MISMATCH: 4426, TOO_MANY_CONNECTIONS: 4429, SESSION_ENDED: 4440, ACCESS_REVOKED: 4443,
+  });
   assert.equal(P.frames.JOIN, 'join');
   assert.equal(P.keys.TYPE, 't');
 });

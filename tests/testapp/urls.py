@@ -1,5 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.urls import path
+from django.urls import include, path
 
 from . import truth, views
 
@@ -25,4 +25,5 @@ urlpatterns = [
     path("truth/notes/", truth.NotesView.as_view()),
     path("truth/items/", truth.ItemsView.as_view()),
     path("truth/fragile/", truth.FragileView.as_view()),
+    path("sec/", include("tests.testapp.security")),
 ]

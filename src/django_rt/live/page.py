@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
 from .analysis import POSITIONAL
-from .diff import diff, region_op
+from .diff import diff, parse, region_op
 from .proxies import VIEW, Dependency, label
 from .recorder import (
     LIST,
@@ -176,6 +176,36 @@ def page_patch(before: str, after: str) -> list[dict[str, Any]]:
         ops.append(head)
     body = diff(_body(before), _body(after))
     return ops + ([morph_op(after)] if body is None else body)
+
+
+def resync_patch(before: str, after: str, missed: set[str] | None) -> list[dict[str, Any]]:
+    """What brings a browser that showed ``before``, except the regions ``missed``
+    (``None``: unknown), to ``after``: :func:`page_patch`, plus the top-level regions that
+    hold a missed one, whole (the browser still has their markers); a morph when that is
+    not enough."""
+    if missed is None:
+        return [morph_op(after)]
+    ops = page_patch(before, after)
+    if any(op[PatchKey.OP] in (PatchOp.MORPH, PatchOp.RELOAD) for op in ops):
+        return ops
+    body = _body(after)
+    tops = {span.id: body[span.start : span.end] for span in parse(body).children}
+    roots = {_TOP.split(region_id, maxsplit=1)[0] for region_id in missed}
+    if roots & missed or not roots <= tops.keys():
+        # A top-level region the browser lost (nothing to address), or one the page no
+        # longer has: only the whole body will do.
+        return [morph_op(after)]
+
+    def inside_a_root(op: dict[str, Any]) -> bool:
+        region_id = str(op.get(PatchKey.ID, ""))
+        return any(region_id == root or within(root, region_id) for root in roots)
+
+    return [region_op(root, tops[root]) for root in sorted(roots)] + [
+        op for op in ops if not inside_a_root(op)
+    ]
+
+
+_TOP = re.compile(rf"[.{re.escape(Marker.ITEM)}]")
 
 
 def _body(html: str) -> str:

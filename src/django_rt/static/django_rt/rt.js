@@ -20,7 +20,7 @@
     keys: {
       TYPE: 't', VERSION: 'v', TOKEN: 'token', REF: 'ref', HANDLER: 'h', GATHERED: 'g',
       TARGET: 'target', COMMANDS: 'cmds', CODE: 'code', MESSAGE: 'message', DETAIL: 'detail',
-      HASH: 'hash', OPS: 'ops',
+      HASH: 'hash', OPS: 'ops', IDS: 'ids',
     },
     targetKeys: { ID: 'id', TAG: 'tag', NAME: 'name', VALUE: 'value', DATA: 'data' },
     commandKeys: { ACTION: 'a', SELECTOR: 's', CONTENT: 'c' },
@@ -43,9 +43,13 @@
       INVALID_TOKEN: 'invalid_token', TOKEN_EXPIRED: 'token_expired', FORBIDDEN: 'forbidden',
       UNKNOWN_HANDLER: 'unknown_handler', INVALID_VALUE: 'invalid_value',
       VALUE_TOO_LARGE: 'value_too_large', RATE_LIMITED: 'rate_limited',
-      HANDLER_ERROR: 'handler_error',
+      HANDLER_ERROR: 'handler_error', SESSION_ENDED: 'session_ended', ACCESS_REVOKED: 'access_revoked',
+      TOO_MANY_CONNECTIONS: 'too_many_connections', JOIN_TIMEOUT: 'join_timeout',
     },
-    close: { INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408, VERSION_MISMATCH: 4426 },
+    close: {
+      MAX_AGE: 4000, JOIN_TIMEOUT: 4400, INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408,
+      VERSION_MISMATCH: 4426, TOO_MANY_CONNECTIONS: 4429, SESSION_ENDED: 4440, ACCESS_REVOKED: 4443,
+    },
     config: {
       VERSION: 'v', URL: 'url', TOKEN: 'token', EVENTS: 'events', DEBUG: 'debug', HASH: 'hash', MORPH: 'morph',
     },
@@ -60,7 +64,15 @@
   const {
     frames: F, keys: K, targetKeys: T, commandKeys: CK, actions: A, close: X, config: C,
     binding: B, classes: CL, domEvents: E, dispatchKeys: D, patchKeys: PK, patchOps: PO, markers: M,
+    errors: ER,
   } = PROTOCOL;
+  // What a close code of the server asks for (any other close: reconnect with backoff).
+  // The page's session ended, or its view now refuses: a reload goes where the view sends
+  // the browser now (a login page). An old connection: rejoin at once with the fresh token.
+  const RELOAD_FOR = {
+    __proto__: null,
+    [X.TOKEN_EXPIRED]: ER.TOKEN_EXPIRED, [X.SESSION_ENDED]: ER.SESSION_ENDED, [X.ACCESS_REVOKED]: ER.ACCESS_REVOKED,
+  };
 
   const doc = document;
   // A page left offline keeps queueing; the oldest clicks matter least once it is back.
@@ -551,7 +563,8 @@
 
   // Applies a patch frame's ops in order. Returns whether every op found its region (false:
   // the page and the server disagree, ask for a resync), or the promise of that once an op
-  // had to wait (a morph loading idiomorph): the ops after it wait too. Never throws.
+  // had to wait (a morph loading idiomorph): the ops after it wait too. Never throws. The ids
+  // of the ops that missed go into env.missed, when it is an array (null: an op without one).
   const applyPatch = (ops, env = {}, from = 0, ok = true) => {
     for (let i = from; ops && i < ops.length; i++) {
       let done = false;
@@ -565,6 +578,7 @@
       if (done && done.then) return done.then(() => applyPatch(ops, env, i + 1, ok));
       if (!done) {
         ok = false;
+        if (env.missed) env.missed.push(ops[i] && ops[i][PK.ID] != null ? String(ops[i][PK.ID]) : null);
         if (env.debug) warn('patch missed its region', ops[i]);
       }
     }
@@ -585,6 +599,7 @@
     const env = { debug, location: loc, morph: config[C.MORPH] };
     const byType = {};
     const pending = new Map(); // ref -> the element whose event it is
+    const inflight = new Map(); // ref -> an event frame sent on this socket, not answered yet
     const busy = new Map(); // element -> how many of its refs are pending
     const queue = [];
     let token = config[C.TOKEN];
@@ -616,6 +631,7 @@
     };
 
     const settle = (r) => {
+      inflight.delete(r);
       const el = pending.get(r);
       if (el) {
         pending.delete(r);
@@ -625,6 +641,10 @@
     };
 
     const send = (frame) => ws.send(JSON.stringify(frame));
+    const sendEvent = (frame) => {
+      inflight.set(frame[K.REF], frame);
+      send(frame);
+    };
 
     // Frames apply in arrival order: a patch may wait for idiomorph to load, and a reply or a
     // patch arriving meanwhile must not overtake it. With nothing waiting, a frame applies at once.
@@ -644,9 +664,15 @@
       }
     };
 
-    // Once per patch frame that missed: the server answers with a morph. A socket lost in the
-    // meantime needs none: the next join sends the page's hash, and the server morphs if needed.
-    const synced = (ok) => ok || !joined || send({ [K.TYPE]: F.RESYNC });
+    // Once per patch frame that missed, naming the regions it missed: the server answers with
+    // the regions that hold them (or a morph). A socket lost in the meantime needs none: the
+    // next join sends the page's hash, and the server morphs if needed.
+    const synced = (ok, missed) => {
+      if (ok || !joined) return;
+      const frame = { [K.TYPE]: F.RESYNC };
+      if (missed.length && !missed.includes(null)) frame[K.IDS] = [...new Set(missed)];
+      send(frame);
+    };
 
     const emit = (binding, el) => {
       if (done) return;
@@ -659,7 +685,7 @@
       };
       pending.set(ref, el);
       mark(el, 1);
-      if (joined) send(frame);
+      if (joined) sendEvent(frame);
       else if (queue.push(frame) > QUEUE_LIMIT) settle(queue.shift()[K.REF]);
     };
 
@@ -723,7 +749,7 @@
         joined = true;
         attempt = 0;
         html(true);
-        queue.splice(0).forEach(send);
+        queue.splice(0).forEach(sendEvent);
         fire(doc, E.CONNECTED);
       } else if (type === F.REPLY) {
         inOrder(() => {
@@ -735,8 +761,9 @@
         const ops = Array.isArray(frame[K.OPS]) ? frame[K.OPS] : [];
         if (!ops.some((op) => op && op[PK.OP] === PO.STALE)) clearStale();
         inOrder(() => {
-          const ok = applyPatch(frame[K.OPS], env);
-          return ok.then ? ok.then(synced) : synced(ok);
+          const missed = [];
+          const ok = applyPatch(frame[K.OPS], { ...env, missed });
+          return ok.then ? ok.then((done) => synced(done, missed)) : synced(ok, missed);
         });
       } else if (type === F.ERROR) {
         const el = settle(frame[K.REF]);
@@ -756,23 +783,31 @@
       ws = null;
       joined = false;
       html(false);
-      // Replies to refs sent on this socket will never come.
-      busy.forEach((n, el) => {
-        el.classList.remove(CL.LOADING);
-        el.removeAttribute(BUSY);
-      });
-      busy.clear();
-      pending.clear();
       const code = e.code;
+      if (code === X.MAX_AGE) {
+        // The server closes an old connection between two frames and ignores what arrives
+        // after: the events it did not answer did not run, and go out again after the rejoin.
+        queue.unshift(...[...inflight.values()].sort((a, b) => a[K.REF] - b[K.REF]));
+        inflight.clear();
+      } else {
+        // Replies to refs sent on this socket will never come.
+        busy.forEach((n, el) => {
+          el.classList.remove(CL.LOADING);
+          el.removeAttribute(BUSY);
+        });
+        busy.clear();
+        pending.clear();
+        inflight.clear();
+      }
       fire(doc, E.DISCONNECTED, { [K.CODE]: code, reason: e.reason });
-      // Every protocol close code means the same join would be refused again.
-      if (Object.values(X).includes(code)) {
+      if (code === X.MAX_AGE) retry = setTimeout(connect, backoffDelay(0));
+      // Every other protocol close code means the same join would be refused again.
+      else if (Object.values(X).includes(code)) {
         done = true;
-        // A reload fetches a fresh token, or the rt.js that speaks the server's version.
-        if (
-          code === X.VERSION_MISMATCH ||
-          (code === X.TOKEN_EXPIRED && fire(doc, E.ERROR, { [K.CODE]: PROTOCOL.errors.TOKEN_EXPIRED }, true))
-        ) loc.reload();
+        // A reload fetches a fresh token, the rt.js that speaks the server's version, or the
+        // page the view now sends the browser to; a listener may keep the page as it is.
+        const reason = RELOAD_FOR[code];
+        if (code === X.VERSION_MISMATCH || (reason && fire(doc, E.ERROR, { [K.CODE]: reason }, true))) loc.reload();
       } else retry = setTimeout(connect, backoffDelay(attempt++));
     };
 

@@ -1,0 +1,54 @@
+"""The worker threads (``django_rt.workers``): the pool, the hub's thread, and the
+database connections they leave behind."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connections
+
+from django_rt.workers import hub_executor, run_in_hub_thread, run_in_worker, worker_pool
+
+from .testapp.models import Entry
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def query_and_keep_the_connection():
+    Entry.objects.count()
+    wrapper = connections["default"]
+    assert wrapper.connection is not None
+    return wrapper, threading.current_thread().name
+
+
+async def test_a_workers_database_connection_is_closed_after_the_call():
+    # CONN_MAX_AGE = 0 (the test settings): closed at the end, as after a request.
+    wrapper, thread = await run_in_worker(query_and_keep_the_connection)
+    assert thread.startswith("django-rt-worker")
+    assert wrapper.connection is None
+
+
+async def test_the_hub_has_a_thread_of_its_own():
+    names = {await run_in_hub_thread(lambda: threading.current_thread().name) for _ in range(3)}
+    assert len(names) == 1 and names.pop().startswith("django-rt-hub")
+    assert hub_executor()._max_workers == 1
+    assert worker_pool()._max_workers == 8
+
+
+async def test_async_to_sync_in_a_worker_runs_on_the_event_loop():
+    loop_thread = threading.current_thread()
+
+    async def where() -> threading.Thread:
+        return threading.current_thread()
+
+    assert await run_in_worker(lambda: async_to_sync(where)()) is loop_thread
+
+
+async def test_exceptions_reach_the_caller():
+    def fail():
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await run_in_worker(fail)
