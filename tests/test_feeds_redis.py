@@ -13,7 +13,7 @@ import pytest
 from django_rt.changes import RESYNC_ALL, Change
 
 from .requirements import need
-from .test_feeds_support import Inbox, RedisServer, redis_answers, run_process
+from .test_feeds_support import Inbox, RedisServer, redis_answers, run_process, wait_until
 
 redis = pytest.importorskip("redis")
 
@@ -149,17 +149,20 @@ def test_a_buffer_that_overflows_sends_the_resync_signal(feeds, server):
     assert inbox.wait_until_has(RESYNC_ALL, *batch(4))
     changes = inbox.changes
     assert changes.index(RESYNC_ALL) < changes.index(batch(4)[0])
-    assert batch(0)[0] not in changes and batch(3)[0] not in changes
+    # Dropped (the sender may have been sending one buffer's worth when Redis went).
+    assert sum(batch(index)[0] in changes for index in range(4)) <= 2
 
 
-def _gate(feed: RedisFeed, fail_once: bool) -> threading.Event:
-    """Hold the reader (as if it could not reach Redis) until the event is set."""
-    gate = threading.Event()
+def _gate(feed: RedisFeed, fail_once: bool) -> tuple[threading.Event, threading.Event]:
+    """Hold the reader (as if it could not reach Redis) until the gate is set; the
+    other event tells that it got there."""
+    gate, reached = threading.Event(), threading.Event()
     client = feed._client
     failed = []
 
     def gated(role: str):
         if role == "reader":
+            reached.set()
             gate.wait()
             if fail_once and not failed:
                 failed.append(True)
@@ -167,7 +170,7 @@ def _gate(feed: RedisFeed, fail_once: bool) -> threading.Event:
         return client(role)
 
     feed._client = gated  # type: ignore[method-assign]
-    return gate
+    return gate, reached
 
 
 @pytest.mark.parametrize(
@@ -184,8 +187,9 @@ def test_a_stream_trimmed_past_a_reader_sends_the_resync_signal(
     inbox = listening(reader)
     writer.publish(batch(0))
     assert inbox.wait_until_has(*batch(0))
-    gate = _gate(reader, fail_once)
-    writer.publish(batch(1))  # unblocks the reader's XREAD, which then waits at the gate
+    gate, reached = _gate(reader, fail_once)
+    writer.publish(batch(1))  # ends the reader's XREAD, if it is in one
+    assert reached.wait(20)  # held there, having read entry 0 or entry 1
     for index in range(2, entries):
         writer.publish(batch(index))
     assert writer.flush(20)
@@ -206,11 +210,12 @@ def test_a_restarted_process_does_not_replay_the_stream(feeds, stream):
     assert batches_in(inbox) == [batch(3)]
 
 
-def test_a_reader_that_starts_while_redis_is_down_resyncs_once_it_is_up(feeds, server):
+def test_a_reader_that_starts_while_redis_is_down_resyncs_once_it_is_up(feeds, server, caplog):
     server.stop()
     reader = feeds(server.url, "changes")
     inbox = Inbox()
     reader.subscribe(inbox)
+    assert wait_until(lambda: "Redis unreachable" in caplog.text)  # it tried, and failed
     server.start()
     assert reader.ready.wait(20)
     assert inbox.wait_until_has(RESYNC_ALL)

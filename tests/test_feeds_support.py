@@ -166,6 +166,14 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(30)
             self.process = None
+            assert wait_until(self.refuses), f"port {self.port} still answers"
+
+    def refuses(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return True
+        return False
 
     def close(self) -> None:
         self.stop()

@@ -22,10 +22,10 @@ A feed that may have lost changes tells its subscribers with :data:`RESYNC_ALL`.
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -255,16 +255,39 @@ def create_feed() -> ChangeFeed:
     return feed
 
 
-@cache
-def get_feed() -> ChangeFeed:
-    """The process's feed, built once (``get_feed.cache_clear()`` forgets it)."""
-    return create_feed()
+class _ProcessFeed:
+    """``get_feed()``: the process's feed, built once, also when several threads ask
+    for it first at the same time (a second instance would miss the first's
+    subscribers). ``get_feed.cache_clear()`` forgets it (in tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._feed: ChangeFeed | None = None
+
+    def __call__(self) -> ChangeFeed:
+        with self._lock:
+            if self._feed is None:
+                self._feed = create_feed()
+            return self._feed
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._feed = None
+
+
+get_feed = _ProcessFeed()
 
 
 @receiver(post_migrate, dispatch_uid="django_rt.changes.migrated")
 def _migrated(sender: Any, using: str, **kwargs: Any) -> None:
     """Once per ``migrate`` (django-rt's own ``post_migrate``, when every table exists):
-    let the feed create what it needs in the database."""
-    if getattr(sender, "name", None) != "django_rt":
-        return
-    create_feed().migrated(using)
+    let the feed create what it needs in the database, and remove the triggers that a
+    former :class:`~django_rt.changes.postgres.PostgresFeed` left there."""
+    if getattr(sender, "name", None) != "django_rt" or feed_problems(rt_settings.CHANGE_FEED):
+        return  # a bad setting is the system check's to report
+    from . import postgres
+
+    feed = create_feed()
+    if not isinstance(feed, postgres.PostgresFeed):
+        postgres.remove_triggers(using)
+    feed.migrated(using)
