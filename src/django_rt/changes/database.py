@@ -73,7 +73,7 @@ class DatabaseFeed(ChangeFeed):
         self.alias = location or DEFAULT_DB_ALIAS
         #: Marks the rows this instance writes: its reader skips them.
         self.origin = uuid.uuid4().hex
-        #: Set once the reader knows where it starts (the newest row at that time).
+        #: Set once the reader has started (from the newest row at that time) and read.
         self.ready = threading.Event()
         self._subscribers = Subscribers(on_first=self._start, on_last=self._stop)
         self._reader = Worker("django-rt database feed", self._read)
@@ -180,9 +180,9 @@ class DatabaseFeed(ChangeFeed):
                 try:
                     if position is None:
                         position = _Position(self._newest())
-                        self.ready.set()
                     while self._poll(position) and not stop.is_set():
                         pass
+                    self.ready.set()
                     if time.monotonic() >= prune_at:
                         prune_at = time.monotonic() + self.options["PRUNE_SECONDS"]
                         self.prune()
