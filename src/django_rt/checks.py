@@ -14,6 +14,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from .conf import rt_settings
 
@@ -196,6 +197,34 @@ def warn_at_start_up() -> None:
             logging.getLogger("django_rt").warning(
                 "%s (%s) %s", message.msg, message.id, message.hint
             )
+
+
+
+
+@register(Tags.compatibility, deploy=True)
+def check_feed_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The in-process feed serves one process: a deployment of several misses changes."""
+    from .changes import feed_problems, feed_settings
+    from .changes.memory import MemoryFeed
+
+    value = rt_settings.CHANGE_FEED
+    if feed_problems(value):
+        return []  # E001 says what is wrong
+    backend = import_string(feed_settings(value).backend)
+    if not issubclass(backend, MemoryFeed):
+        return []
+    return [
+        Warning(
+            "DJANGO_RT['CHANGE_FEED'] is the in-process MemoryFeed: a change reaches only "
+            "the pages served by the process that made it.",
+            hint="With several processes or hosts, use django_rt.changes.database.DatabaseFeed "
+            "(an outbox table, one database, no other server), django_rt.changes.redis.RedisFeed "
+            "(Redis Streams, many hosts) or django_rt.changes.postgres.PostgresFeed (PostgreSQL "
+            "triggers; also sees writes made outside Django). One process only: silence with "
+            "SILENCED_SYSTEM_CHECKS = ['django_rt.W004'].",
+            id="django_rt.W004",
+        )
+    ]
 
 
 #: The PyPI distribution of this package, and an unrelated one that installs a module of

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
     # Path of the WebSocket endpoint that get_asgi_application() routes to the consumer.
@@ -30,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "SCRIPT": "django_rt/rt.js",
     # Static path of the morph library, loaded by the client when a page must resync.
     "MORPH_SCRIPT": "django_rt/vendor/idiomorph/idiomorph.js",
-    # Where database changes come from: a ChangeFeed class.
+    # Where database changes come from: like CACHES, {"BACKEND": a ChangeFeed's dotted
+    # path, "LOCATION": ..., "OPTIONS": {...}}, or the dotted path alone (docs/feeds.md).
     "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
     # Seconds the hub waits to gather a burst of changes into one update per page.
     "COALESCE_SECONDS": 0.005,
@@ -136,11 +136,9 @@ class Settings:
                 "DJANGO_RT['IGNORE_MODELS'] must be a list of 'app_label.modelname' strings, "
                 f"not {ignored!r}."
             )
-        feed = user.get("CHANGE_FEED", DEFAULTS["CHANGE_FEED"])
-        try:
-            import_string(feed)
-        except (ImportError, TypeError, ValueError) as error:
-            problems.append(f"DJANGO_RT['CHANGE_FEED'] cannot be imported: {feed!r} ({error}).")
+        from .changes import feed_problems
+
+        problems += feed_problems(user.get("CHANGE_FEED", DEFAULTS["CHANGE_FEED"]))
         return problems
 
     def check(self) -> None:

@@ -21,7 +21,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError
 from django.db.models import Model, Prefetch, QuerySet
 
-from .changes import DELETE, Change, get_feed
+from .changes import DELETE, Change, get_feed, needs_resync
 from .conf import rt_settings
 from .live import reads
 from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
@@ -167,6 +167,9 @@ class Hub:
         self.clients: dict[Client, set[Dependency]] = {}
         self.joining: dict[Client, list[Change]] = {}
         self.index: dict[Dependency, set[Client]] = {}
+        #: The rows some page depends on, by model: a change to a whole table (a
+        #: statement that wrote rows nobody named) reaches them too.
+        self.rows: dict[str, set[str]] = {}
         self.pending: list[Change] = []
         self.sessions: dict[str, set[SessionClient]] = {}  # session_hash() -> connections
         self.flushing: asyncio.Task[None] | None = None
@@ -201,7 +204,12 @@ class Hub:
         for dependency in old - new:
             self._unindex(dependency, client)
         for dependency in new - old:
-            self.index.setdefault(dependency, set()).add(client)
+            clients = self.index.get(dependency)
+            if clients is None:
+                clients = self.index[dependency] = set()
+                if dependency[0] == "i":
+                    self.rows.setdefault(dependency[1], set()).add(dependency[2])
+            clients.add(client)
         self.clients[client] = new
 
     def _unindex(self, dependency: Dependency, client: Client) -> None:
@@ -210,6 +218,12 @@ class Hub:
             clients.discard(client)
             if not clients:
                 del self.index[dependency]
+                if dependency[0] == "i":
+                    pks = self.rows.get(dependency[1])
+                    if pks is not None:
+                        pks.discard(dependency[2])
+                        if not pks:
+                            del self.rows[dependency[1]]
 
     # sessions ----------------------------------------------------------------------
 
@@ -351,10 +365,25 @@ class Hub:
         clients: set[Client] = set(self.index.get(ANY, ()))
         for change in changes:
             clients |= self.index.get(("t", change.model), set())
-            clients |= self.index.get(("i", change.model, change.pk), set())
+            if change.pk:
+                clients |= self.index.get(("i", change.model, change.pk), set())
+            else:
+                for pk in self.rows.get(change.model, ()):
+                    clients |= self.index.get(("i", change.model, pk), set())
         return clients
 
     async def process(self, changes: Sequence[Change], only: set[Client] | None = None) -> None:
+        if needs_resync(changes):
+            # The feed may have lost changes: every page runs its view again.
+            clients = set(self.clients) if only is None else set(self.clients) & only
+            updates, failing = await run_in_hub_thread(self._refresh, clients)
+            if failing:
+                self._retry(failing)
+            for client, ops in updates:
+                if client in self.clients:
+                    self.reindex(client)
+                    await self._send(client, ops)
+            return
         clients = self.affected(changes)
         if only is not None:
             clients &= only
@@ -401,7 +430,12 @@ class Hub:
         wanted: dict[str, set[str]] = {}
         rows: dict[tuple[str, str], Model | None] = {}
         for change in changes:
-            if not change.pk or ("i", change.model, change.pk) not in self.index:
+            if not change.pk:  # any of the table's rows: the ones pages show
+                for pk in self.rows.get(change.model, ()):
+                    wanted.setdefault(change.model, set()).add(pk)
+                    rows.pop((change.model, pk), None)
+                continue
+            if ("i", change.model, change.pk) not in self.index:
                 continue
             if change.kind == DELETE:
                 rows[(change.model, change.pk)] = None

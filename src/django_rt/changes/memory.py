@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from . import Change, ChangeFeed, Subscriber
+from .transport import Subscribers
 
 
 class MemoryFeed(ChangeFeed):
-    """One process, no server: the embedded default."""
+    """One process, no server: the embedded default. ``LOCATION`` and ``OPTIONS`` are
+    not used."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
+    def __init__(self, location: str = "", options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(location, options)
+        self._subscribers = Subscribers()
 
     def publish(self, changes: Sequence[Change]) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            subscriber(changes)
+        self._subscribers.deliver(changes)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(subscriber)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if subscriber in self._subscribers:
-                    self._subscribers.remove(subscriber)
-
-        return unsubscribe
+        return self._subscribers.add(subscriber)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import models, router
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from ..conf import rt_settings
 from ..live import reads
-from . import DELETE, SAVE, Change, get_feed
+from . import DELETE, SAVE, Change, get_feed, own_model
 
 
 def _label(model: type[models.Model]) -> str:
@@ -17,11 +17,12 @@ def _label(model: type[models.Model]) -> str:
 
 
 def _publish(changes: list[Change], using: str) -> None:
+    """Hand ``changes`` to the feed inside the transaction that made them: the feed
+    publishes them once it commits (a database outbox writes them in it)."""
     ignored = set(rt_settings.IGNORE_MODELS)
-    changes = [change for change in changes if change.model not in ignored]
+    changes = [c for c in changes if c.model not in ignored and not own_model(c.model)]
     if changes:
-        feed = get_feed()
-        transaction.on_commit(lambda: feed.publish(changes), using=using)
+        get_feed().record(changes, using)
 
 
 def on_save(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
