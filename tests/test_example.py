@@ -94,3 +94,46 @@ print(json.dumps({
         "entries": 3,
     }
 
+
+def test_pages_render_and_the_picker_logs_team_members_in(seeded):
+    database, _ = seeded
+    result = run(
+        """
+import json
+from django.test import Client
+client = Client(HTTP_HOST="localhost")
+out = {}
+from django.contrib.staticfiles import finders
+for path in ["/", "/board/", "/example/", "/entries/", "/events/"]:
+    response = client.get(path)
+    out[path] = response.status_code
+board = client.get("/board/").content.decode()
+out["styled"] = "/static/demo/demo.css" in board and bool(finders.find("demo/demo.css"))
+out["live"] = "django_rt/rt.js" in board
+out["anonymous"] = "Who are you?" in board
+out["pick admin"] = client.post("/board/pick/", {"username": "admin"}).status_code
+picked = client.post("/board/pick/", {"username": "ana"})
+out["pick ana"] = [picked.status_code, picked["Location"]]
+board = client.get("/board/").content.decode()
+out["ana"] = "Hi, Ana" in board and 'id="my-tasks"' in board
+out["leave"] = client.post("/board/leave/").status_code
+out["left"] = "Who are you?" in client.get("/board/").content.decode()
+print(json.dumps(out))
+""",
+        database,
+    )
+    assert result == {
+        "/": 200,
+        "/board/": 200,
+        "/example/": 200,
+        "/entries/": 200,
+        "/events/": 200,
+        "styled": True,
+        "live": True,
+        "anonymous": True,
+        "pick admin": 404,
+        "pick ana": [302, "/board/"],
+        "ana": True,
+        "leave": 302,
+        "left": True,
+    }
