@@ -741,3 +741,20 @@ def test_queryset_filtered_through_a_relation_follows_the_related_table() -> Non
     ann.save()
     assert page.update(changes(ann)) == [region_op("1", "")]
     page.assert_fresh()
+
+
+def test_a_csrf_token_outside_any_region_does_not_make_every_render_differ(
+    rows: list[Entry],
+) -> None:
+    from django.test import RequestFactory
+
+    source = (
+        "<body><form method=post>{% csrf_token %}<button>go</button></form>" + LIST + "</body>"
+    )
+    page = LivePage(Template(source), {"entries": entries()}, RequestFactory().get("/"))
+    page.render()
+    # Each render masks the token anew; any of them is valid: nothing to send.
+    assert page.rerender() == []
+    new = Entry.objects.create(name="d", position=4)
+    (op,) = page.update(changes(new))
+    assert op[OP] == PatchOp.LIST

@@ -199,8 +199,6 @@ def warn_at_start_up() -> None:
             )
 
 
-
-
 @register(Tags.compatibility, deploy=True)
 def check_feed_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The in-process feed serves one process: a deployment of several misses changes."""

@@ -65,11 +65,17 @@ test('without DEBUG a stale op shows no notice', async () => {
   assert.equal(p.$('#rt-notice'), null);
 });
 
-test('in DEBUG an error frame shows a notice too', async () => {
+test('in DEBUG an error frame shows a notice too, until a reply that went well', async () => {
   const p = live(`<main>x</main>${SCRIPTS}`);
   p.ws().receive({ t: 'error', ref: null, code: 'handler_error', message: 'save() failed: ValueError' });
   await flush();
   assert.ok(p.$('#rt-notice').textContent.includes('handler_error: save() failed: ValueError'));
+  p.patch({ o: 'region', id: 'none', html: '' });
+  await flush();
+  assert.ok(p.$('#rt-notice'), 'a patch does not end an error notice');
+  p.ws().receive({ t: 'reply', ref: null, cmds: [] });
+  await flush();
+  assert.equal(p.$('#rt-notice'), null);
 });
 
 test('a morph keeps each keyed row the same element: focus and typing stay with their row', async () => {

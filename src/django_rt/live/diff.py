@@ -17,6 +17,16 @@ from typing import Any
 
 from ..protocol import Marker, PatchKey, PatchOp
 
+# A form's CSRF token is masked anew on every render; any of them stays valid, so two
+# renders that differ only there are the same to the browser.
+_CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')
+
+
+def comparable(html: str) -> str:
+    """``html`` with what differs between two renders of the same data left out."""
+    return _CSRF_VALUE.sub(r'\1"', html) if "csrfmiddlewaretoken" in html else html
+
+
 _MARKER = re.compile(rf"<!--/?{re.escape(Marker.START)}[^>]*?-->")
 _START, _END = "<!--" + Marker.START, "<!--" + Marker.END
 
@@ -66,9 +76,9 @@ def _own_text(html: str, span: Span) -> tuple[list[str], list[str]]:
     """The span's text outside its children, in pieces, and its children's ids."""
     pieces, at = [], span.start
     for child in span.children:
-        pieces.append(html[at : child.start])
+        pieces.append(comparable(html[at : child.start]))
         at = child.end
-    pieces.append(html[at : span.end])
+    pieces.append(comparable(html[at : span.end]))
     return pieces, [child.id for child in span.children]
 
 
@@ -81,7 +91,7 @@ def diff(old_html: str, new_html: str, root_id: str = "") -> list[dict[str, Any]
 
 
 def _diff(old_html: str, old: Span, new_html: str, new: Span) -> list[dict[str, Any]] | None:
-    if old_html[old.start : old.end] == new_html[new.start : new.end]:
+    if comparable(old_html[old.start : old.end]) == comparable(new_html[new.start : new.end]):
         return []
     if old.is_list and new.is_list:
         return _diff_list(old_html, old, new_html, new)

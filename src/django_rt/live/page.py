@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
 from .analysis import POSITIONAL
-from .diff import diff, parse, region_op
+from .diff import comparable, diff, parse, region_op
 from .proxies import VIEW, Dependency, label
 from .recorder import (
     LIST,
@@ -160,12 +160,12 @@ def page_patch(before: str, after: str) -> list[dict[str, Any]]:
     other elements (a ``<style>``, a ``<meta>``) on their own, the body region by region
     while its own text is unchanged, else morphed; a reload when a script that already
     ran would differ."""
-    if before == after:
+    if comparable(before) == comparable(after):
         return []
     if _executable_scripts(before) != _executable_scripts(after):
         return [{PatchKey.OP: PatchOp.RELOAD}]
     ops: list[dict[str, Any]] = []
-    head_before, head_after = _part(_HEAD, before), _part(_HEAD, after)
+    head_before, head_after = comparable(_part(_HEAD, before)), comparable(_part(_HEAD, after))
     if head_before != head_after:
         head: dict[str, Any] = {PatchKey.OP: PatchOp.HEAD}
         title_before, title_after = _part(_TITLE, head_before), _part(_TITLE, head_after)

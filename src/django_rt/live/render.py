@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from django.template.loader import get_template
 
 from ..protocol import Marker
 from .analysis import analyse_template
+from .diff import comparable
 from .proxies import VIEW, Dependency, ProxyRegistry, RTObjectProxy, wrap, wrap_deep
 from .recorder import (
     Region,
@@ -90,13 +90,9 @@ class LiveRender:
         return stable_hash(self.html)
 
 
-# A form's CSRF token is masked anew on every render; it says nothing about the data.
-_CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')
-
-
 def stable_hash(html: str) -> str:
     """A hash of a render that two renders of the same data share."""
-    return hashlib.blake2b(_CSRF_VALUE.sub(r"\1", html).encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(comparable(html).encode(), digest_size=12).hexdigest()
 
 
 def live_context_keys(

@@ -556,9 +556,11 @@
     box.toggleAttribute('data-stale', stale);
     box.textContent = `django-rt: ${message} (click to dismiss)`;
   };
-  const clearStale = () => {
+  // A patch that brings the page up to date ends a stale notice; a reply that went well ends
+  // an error's.
+  const clearNotice = (stale) => {
     const box = doc.getElementById(NOTICE);
-    if (box && box.hasAttribute('data-stale')) box.remove();
+    if (box && box.hasAttribute('data-stale') === stale) box.remove();
   };
 
   // Applies a patch frame's ops in order. Returns whether every op found its region (false:
@@ -752,6 +754,7 @@
         queue.splice(0).forEach(sendEvent);
         fire(doc, E.CONNECTED);
       } else if (type === F.REPLY) {
+        clearNotice(false);
         inOrder(() => {
           settle(frame[K.REF]);
           applyCommands(frame[K.COMMANDS], env);
@@ -759,7 +762,7 @@
       } else if (type === F.PATCH) {
         patched = true;
         const ops = Array.isArray(frame[K.OPS]) ? frame[K.OPS] : [];
-        if (!ops.some((op) => op && op[PK.OP] === PO.STALE)) clearStale();
+        if (!ops.some((op) => op && op[PK.OP] === PO.STALE)) clearNotice(true);
         inOrder(() => {
           const missed = [];
           const ok = applyPatch(frame[K.OPS], { ...env, missed });
