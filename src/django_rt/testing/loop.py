@@ -50,7 +50,7 @@ class Gateway(concurrent.futures.Executor):
         self.queue: list[_Work] = []
         self.callers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
-    def submit(  # type: ignore[override]
+    def submit(
         self, fn: Callable[..., R], /, *args: Any, **kwargs: Any
     ) -> concurrent.futures.Future[R]:
         future: concurrent.futures.Future[R] = concurrent.futures.Future()
@@ -144,9 +144,8 @@ async def _routed_run(
     goes to its gateway, any other loop's as usual."""
     gateway = _gateways.get(asyncio.get_running_loop())
     if gateway is not None:
-        return await SyncToAsync(function, thread_sensitive=False, executor=gateway)(
-            *args, **kwargs
-        )
+        run = SyncToAsync(function, thread_sensitive=False, executor=gateway)  # type: ignore[arg-type]
+        return await run(*args, **kwargs)
     assert _original_run is not None
     return await _original_run(executor, function, *args, **kwargs)
 
@@ -166,7 +165,7 @@ def _unregister(loop: asyncio.AbstractEventLoop) -> None:
     _gateways.pop(loop, None)
     AsyncToSync.loop_thread_executors.pop(loop, None)
     if not _gateways and _original_run is not None:
-        workers._run = _original_run
+        workers._run = _original_run  # type: ignore[assignment]
         _original_run = None
 
 
