@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .events import EventTarget
+    from .forms import RTCreateView, RTFormMixin, RTFormView, RTUpdateView
     from .live.proxies import RTModelProxy, RTQuerySetProxy
     from .live.render import RTContext, render_template
     from .responses import RTResponse
@@ -24,9 +25,13 @@ __version__ = "0.1.0"
 __all__ = [
     "EventTarget",
     "RTContext",
+    "RTCreateView",
+    "RTFormMixin",
+    "RTFormView",
     "RTModelProxy",
     "RTQuerySetProxy",
     "RTResponse",
+    "RTUpdateView",
     "RTView",
     "render_template",
 ]
@@ -35,6 +40,10 @@ _LOCATIONS = {
     "RTView": ".views",
     "RTResponse": ".responses",
     "EventTarget": ".events",
+    "RTFormMixin": ".forms",
+    "RTFormView": ".forms",
+    "RTCreateView": ".forms",
+    "RTUpdateView": ".forms",
     "RTContext": ".live.render",
     "RTModelProxy": ".live.proxies",
     "RTQuerySetProxy": ".live.proxies",

@@ -26,4 +26,5 @@ urlpatterns = [
     path("truth/items/", truth.ItemsView.as_view()),
     path("truth/fragile/", truth.FragileView.as_view()),
     path("sec/", include("tests.testapp.security")),
+    path("forms/", include("tests.testapp.forms_views")),
 ]
