@@ -82,7 +82,15 @@ class RTClient:
         return self._app
 
     async def call(self, coroutine: Coroutine[Any, Any, R]) -> R:
+        """Run ``coroutine`` on the application's loop (the sockets', the hub's)."""
         return await self.app.call(coroutine)
+
+    @property
+    def hub(self) -> Any:
+        """The hub of the application's loop (``None`` before the first page)."""
+        from ..hub import Hub
+
+        return Hub._hubs.get(self.app.loop) if self._app is not None else None
 
     async def open(self, url: str, *, user: Any = None, client: Any = None) -> RTPage:
         """Load ``url`` and join its socket; the page as it stands once the join and
@@ -562,7 +570,11 @@ class RTPage:
             consumers = [*hub.clients, *hub.joining]
             for consumer in consumers:
                 busy += [t for t in getattr(consumer, "tasks", ()) if not t.done()]
-            working = hub.pending or any(getattr(c, "busy", False) for c in consumers)
+            working = (
+                hub.pending
+                or self.rt.app.gateway.queue
+                or any(getattr(c, "busy", False) for c in consumers)
+            )
             sockets = [p._socket for p in self.rt.pages + [self] if p._socket is not None]
             waiting = any(not s.input_queue.empty() for s in sockets)
             arrived = False
