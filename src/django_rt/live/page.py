@@ -192,6 +192,8 @@ class LivePage:
             return None
         queryset = object.__getattribute__(region.queryset, "_rt_queryset")
         rows = (changes.evaluate or evaluate_fresh)(queryset)  # shared by the batch's pages
+        if len(set(changes.keys(rows))) != len(rows):
+            return None  # two rows, one key: no longer a keyed list
         if getattr(region.node, "is_reversed", False):
             return rows[::-1]
         return rows

@@ -62,12 +62,22 @@ def strip_markers(html: str) -> str:
     return MARKERS.sub("", html)
 
 
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def item_key(pk: Any) -> str:
-    """A primary key as it stands in an item marker (no ``-``, ``>`` or spaces)."""
-    return _KEY_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", str(pk))
+    """A primary key as it stands in an item marker and in region ids.
+
+    The UTF-8 bytes of everything outside ``[A-Za-z0-9_]`` (``%`` included) are
+    percent-encoded: distinct keys stay distinct, and a key holds no ``.`` or ``#`` (the
+    separators of region ids: ``4#17.1`` is region 1 in item 17 of list 4) and nothing
+    that could end a comment (``-``, ``>``).
+    """
+    return _KEY_UNSAFE.sub(_percent_encoded, str(pk))
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -300,7 +310,7 @@ def _keyed_sequence(node: Any, context: Context) -> tuple[Any, list[Any]] | None
     if not all(isinstance(row, Model) for row in rows):
         return None
     # Keys are read past the proxies: the list does not depend on each row's contents.
-    if len({unwrap(row).pk for row in rows}) != len(rows):
+    if len({item_key(unwrap(row).pk) for row in rows}) != len(rows):
         return None
     return sequence, rows
 
