@@ -22,6 +22,7 @@ from .recorder import (
     end_marker,
     evaluate_fresh,
     item_key,
+    items_fit,
     start_marker,
     strip_markers,
     within,
@@ -220,6 +221,10 @@ class LivePage:
                 hit.add(region_id)
                 continue
             new, nested = render_new_items(region, rows, self.request, self.registry, evaluate)
+            fresh = [new.items[key] for key in new.keys if key not in region.items]
+            if not items_fit(region.node, fresh, nested):
+                hit.add(region_id)  # a new row would not read as an item where it goes
+                continue
             for key in set(region.keys) - set(new.keys):
                 self._drop(f"{region_id}{Marker.ITEM}{key}")
             added = {key: new.items[key] for key in new.keys if key not in region.items}

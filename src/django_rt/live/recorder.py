@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,8 +32,9 @@ from django.template.base import Template
 from django.template.defaulttags import ForNode
 
 from ..protocol import Marker
-from .analysis import MARKABLE, OPAQUE, REGION
-from .html import is_balanced
+from .analysis import IN_TABLE_SECTION, MARKABLE, OPAQUE, REGION
+from .html import Reading, neutralise, neutralise_at
+from .html import read as read_html
 
 if TYPE_CHECKING:
     from .proxies import Dependency, ProxyRegistry, RTModelProxy
@@ -130,6 +131,8 @@ class Session:
         self.registry = registry if registry is not None else {}
         self.evaluate = evaluate or _evaluate_once
         self.suppressed = 0
+        #: Ids of the regions made so far, in order: whose markers went into the output.
+        self.written: list[str] = []
 
     @property
     def root(self) -> Frame:
@@ -216,13 +219,15 @@ def _render_unmarked(session: Session, node: Node, context: Context) -> str:
 
 def render_node(session: Session, node: Node, context: Context) -> str:
     if session.suppressed or not getattr(node, MARKABLE, None):
-        # Not element content (or not analysed): nothing inside may carry markers.
-        return _render_unmarked(session, node, context)
+        # Not element content (or not analysed): nothing inside may carry markers. None of
+        # it is ours either: marker-like comments are neutralised (once, outermost).
+        output = _render_unmarked(session, node, context)
+        return output if session.suppressed else neutralise(output)
     if not getattr(node, REGION, False):
         # {% ifchanged %} compares what its children render: markers would differ.
         if getattr(node, OPAQUE, False):
-            return _render_unmarked(session, node, context)
-        return _render_plain(node, context)
+            return neutralise(_render_unmarked(session, node, context))
+        return _render_own(session, node, context)
     parent = session.frames[-1]
     frame = Frame(parent.child_id())
     session.frames.append(frame)
@@ -234,6 +239,7 @@ def render_node(session: Session, node: Node, context: Context) -> str:
         parent.deps |= frame.deps
         return frame_output(frame)
     session.regions[region.id] = region
+    session.written.append(region.id)
     return start_marker(region.id) + region.html + end_marker(region.id)
 
 
@@ -241,20 +247,150 @@ def frame_output(frame: Frame) -> str:
     return frame.__dict__.pop("output")  # type: ignore[no-any-return]
 
 
+def _render_own(session: Session, node: Node, context: Context) -> str:
+    """Render ``node`` as Django does. If no marker of ours went into its output, none of
+    it is ours: marker-like comments are neutralised (otherwise each part already was,
+    node by node, as it was rendered)."""
+    written = len(session.written)
+    output = _render_plain(node, context)
+    return neutralise(output) if len(session.written) == written else output
+
+
+# markers as the browser reads them ------------------------------------------------------
+
+
+def settle(
+    session: Session, frame: Frame, output: str, keys: list[str], since: int
+) -> tuple[str, Reading, bool]:
+    """Check the markers in ``frame``'s output as a browser will read it.
+
+    The analysis placed markers by the template's text; what nodes rendered may still
+    swallow one into a tag (``a <b`` from a ``|safe`` value), put one right after a
+    ``<pre>`` whose first newline it would keep, or split a character reference. Every
+    marker of a region made in this frame (since ``session.written[since]``), and of
+    the frame's own list items (``keys``), must be read as a comment that changes
+    nothing around it, exactly once: a region whose markers are not is dropped (its
+    reads go to ``frame``: coarser, never wrong), with the regions around it in the
+    frame. Marker-like comments the engine did not write here are neutralised.
+
+    Returns the output, what :func:`~django_rt.live.html.read` found in it, and whether
+    the frame's own items keep their markers.
+    """
+    made = [rid for rid in session.written[since:] if rid in session.regions]
+    reading = read_html(output, set(made))
+    if not made and not keys and not reading.markers:
+        return output, reading, True
+    own = frame.id + Marker.ITEM  # the owner of the frame's own items: never a region id
+    owners: dict[str, str] = {}  # marker text -> the region that stands or falls with it
+    for rid in made:
+        for name in (rid, *(f"{rid}{Marker.ITEM}{key}" for key in session.regions[rid].keys)):
+            owners[Marker.START + name] = owners[Marker.END + name] = rid
+    for key in keys:
+        owners[Marker.START + own + key] = owners[Marker.END + own + key] = own
+    listed = True
+    while True:
+        seen: set[str] = set()
+        wrong: set[str] = set()
+        forged: list[int] = []
+        for comment in reading.markers:
+            owner = owners.get(comment.data) if comment.exact else None
+            if owner is None:
+                forged.append(comment.start)
+            elif (
+                not comment.placed
+                or comment.data in seen
+                or _inside(comment.data, reading.skipped)  # a copy: the marker is in there
+            ):
+                wrong.add(owner)
+            seen.add(comment.data)
+        for data, owner in owners.items():
+            if data not in seen and not _inside(data, reading.skipped):
+                wrong.add(owner)
+        for rid in list(wrong):  # and the regions (and items) around them in this frame
+            for at, char in enumerate(rid):
+                if char in ".#" and (owner := owners.get(Marker.START + rid[:at])) is not None:
+                    wrong.add(owner)
+        if not wrong and not forged:
+            return output, reading, listed
+        # A keyed list's output is its items: the HTML kept for each would still hold them.
+        listed = listed and not (forged and keys)
+        output = neutralise_at(output, forged)
+        for data, owner in list(owners.items()):
+            if owner in wrong:
+                output = output.replace(f"<!--{data}-->", "")
+                del owners[data]
+        for rid in wrong - {own}:
+            frame.deps |= session.regions.pop(rid).deps
+        listed = listed and own not in wrong
+        made = [rid for rid in made if rid not in wrong]
+        # Taking out a marker that a tag or a comment swallowed moves where that one ends.
+        reading = read_html(output, set(made))
+
+
+def _inside(data: str, regions: frozenset[str]) -> bool:
+    """Whether the marker ``data`` stands inside one of ``regions`` (read past)."""
+    name = data.removeprefix(Marker.END).removeprefix(Marker.START)
+    return bool(regions) and any(
+        char in ".#" and name[:at] in regions for at, char in enumerate(name)
+    )
+
+
+def _without_items(output: str, list_id: str, keys: list[str]) -> str:
+    for key in keys:
+        item = f"{list_id}{Marker.ITEM}{key}"
+        output = output.replace(start_marker(item), "").replace(end_marker(item), "")
+    return output
+
+
+def finish(session: Session, html: str) -> str:
+    """A page's HTML once rendered, its markers checked as the browser reads the whole
+    page (see :func:`settle`); the reads of regions dropped go to the page."""
+    return settle(session, session.root, html, [], 0)[0]
+
+
+def items_fit(node: Node, items: Iterable[str], nested: Collection[str] = ()) -> bool:
+    """Whether list items rendered alone (new rows) can go into the page as they are:
+    each balanced, with its own markers read as placed, and no text of its own where a
+    table would move it out. ``nested``: the regions made inside them (checked then)."""
+    checked = set(nested)
+    for html in items:
+        reading = read_html(html, checked)
+        if not reading.balanced:
+            return False
+        seen: set[str] = set()
+        for comment in reading.markers:
+            name = comment.data.removeprefix(Marker.END).removeprefix(Marker.START)
+            if not (comment.exact and comment.placed and name in checked):
+                return False
+            if comment.data in seen:
+                return False
+            seen.add(comment.data)
+        if reading.loose_text and getattr(node, IN_TABLE_SECTION, False):
+            return False
+    return True
+
+
 def render_region(session: Session, node: Any, context: Context, frame: Frame) -> Region | None:
     """Render ``node`` into ``frame``; the region it makes, or ``None`` if it makes none
     (then the output waits in the frame for :func:`frame_output`)."""
+    since = len(session.written)
     keyed = _keyed_sequence(node, context)
     if keyed is not None:
         output, keys, items = _render_keyed_for(session, node, context, frame, *keyed)
     elif getattr(node, OPAQUE, False):
         # {% filter upper %}, {% spaceless %}, a custom block tag: what its children render
         # is rewritten before it is shown, markers included. No markers inside.
-        output, keys, items = _render_unmarked(session, node, context), [], {}
+        output, keys, items = neutralise(_render_unmarked(session, node, context)), [], {}
     else:
-        output, keys, items = _render_plain(node, context), [], {}
-    if not frame.deps or not is_balanced(output):
-        frame.__dict__["output"] = output
+        output, keys, items = _render_own(session, node, context), [], {}
+    output, reading, listed = settle(session, frame, output, keys, since)
+    if keys and not listed:
+        # A row's markers would not survive as the browser reads them: a plain region.
+        output, keyed, keys, items = _without_items(output, frame.id, keys), None, [], {}
+    # Text of its own directly in a <tr>, <tbody>...: the browser moves it out of the table.
+    moved = reading.loose_text and getattr(node, IN_TABLE_SECTION, False)
+    if not frame.deps or not reading.balanced or moved:
+        frame.__dict__["output"] = _without_items(output, frame.id, keys)
         return None
     return Region(
         id=frame.id,
