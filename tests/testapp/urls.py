@@ -18,4 +18,5 @@ urlpatterns = [
     path("live/mine/", views.MyEntriesView.as_view()),
     path("live/counter/", views.CounterView.as_view()),
     path("live/entry/<int:pk>/", views.EntryDetailView.as_view()),
+    path("live/labels/", views.LiveLabelsView.as_view()),
 ]
