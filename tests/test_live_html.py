@@ -571,3 +571,44 @@ def test_neutralise_at() -> None:
     html = "<!--rt:1-->a<!--rt:2-->b"
     assert neutralise_at(html, [html.index("<!--rt:2")]) == "<!--rt:1-->a<!-- rt:2-->b"
     assert neutralise_at(html, []) == html
+
+
+# read past checked regions -------------------------------------------------------------
+
+
+def test_read_past_a_checked_region() -> None:
+    html = "<p><!--rt:1--><b>x</b> <i>unclosed<!--/rt:1--></p>"
+    # What a checked region holds is not read again (here: not even the unclosed <i>).
+    reading = read(html, {"1": "<b>x</b> <i>unclosed"})
+    assert reading.skipped == {"1"}
+    assert reading.balanced
+    assert [(m.data, m.placed, m.read_past) for m in reading.markers] == [
+        ("rt:1", True, True),
+        ("/rt:1", True, True),
+    ]
+    assert not read(html).balanced
+
+
+def test_read_past_only_what_the_region_holds() -> None:
+    # A copy of the start marker, before other content: read, not read past.
+    html = "<!--rt:1-->copy<!--rt:1-->x<!--/rt:1-->"
+    reading = read(html, {"1": "x"})
+    assert [(m.data, m.read_past) for m in reading.markers] == [
+        ("rt:1", False),
+        ("rt:1", True),
+        ("/rt:1", True),
+    ]
+    # Not where the marker is not placed: what it holds is read again.
+    reading = read("&am<!--rt:1-->p;<!--/rt:1-->", {"1": "p;"})
+    assert reading.skipped == frozenset()
+
+
+def test_read_past_keeps_what_a_table_would_move_out() -> None:
+    html = "<tr><!--rt:1-->text<!--/rt:1--></tr>"
+    assert [m.placed for m in read(html, {"1": "text"}, {"1"}).markers] == [False, False]
+    assert [m.placed for m in read(html, {"1": "text"}).markers] == [False, False]
+    rows = "<tr><!--rt:1--><td>a</td><!--/rt:1--></tr>"
+    assert [m.placed for m in read(rows, {"1": "<td>a</td>"}, set()).markers] == [True, True]
+    # Text of a region read past is the fragment's own.
+    assert read("<!--rt:1-->text<!--/rt:1-->", {"1": "text"}, {"1"}).loose_text
+    assert not read("<!--rt:1--><b>x</b><!--/rt:1-->", {"1": "<b>x</b>"}, set()).loose_text

@@ -25,9 +25,10 @@ that the client never takes them for markers.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from ..protocol import Marker
 
@@ -253,14 +254,26 @@ _SPACE = "\t\n\f\r "
 # A tag as the browser's tokenizer reads it: the name runs to a space, "/" or ">"; an
 # attribute name to a space, "/", "=" or ">"; a quoted value to its quote, wherever the
 # ">" are; an unquoted one to a space or ">". Atomic groups: never read another way.
-_TAG = re.compile(
-    r"""<(/?)([A-Za-z][^\t\n\f\r />]*+)
-    ((?>[\t\n\f\r /]++
-       |[^\t\n\f\r />][^\t\n\f\r /=>]*+
-        (?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >"'][^\t\n\f\r >]*+)?)?
-    )*+)
-    (>)?""",
-    re.X,
+# The next token as the browser's tokenizer reads it, found and told apart in one search:
+# - a comment: "<!-->" and "<!--->" end at once, others at "-->" or "--!>" (or the end);
+# - a tag: the name runs to a space, "/" or ">"; an attribute name to a space, "/", "="
+#   or ">"; a quoted value to its quote, wherever the ">" are; an unquoted one to a space
+#   or ">" (atomic groups: never read another way);
+# - "<!" or "<?" (a doctype, a bogus comment, CDATA in SVG), "</" before what is not a
+#   letter (a bogus comment, or "</>", which is dropped);
+# - any other "<" is text.
+_TOKEN = re.compile(
+    r"""<(?:
+      !--(?:-?>|(?P<comment>.*?)(?:--!?>|(?P<open>\Z)))
+    | (?P<end>/?)(?P<name>[A-Za-z][^\t\n\f\r />]*+)
+      (?P<attributes>(?>[\t\n\f\r /]++
+        |[^\t\n\f\r />][^\t\n\f\r /=>]*+
+         (?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >"'][^\t\n\f\r >]*+)?)?
+      )*+)
+      (?P<closed>>)?
+    | (?P<markup>[!?]|/(?=.))
+    )?""",
+    re.S | re.X,
 )
 _ATTRIBUTE = re.compile(
     r"""[\t\n\f\r /]+
@@ -268,18 +281,17 @@ _ATTRIBUTE = re.compile(
      (?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"|'[^']*'|([^\t\n\f\r >"'][^\t\n\f\r >]*))?)?""",
     re.X,
 )
-# A comment, as the tokenizer ends it: "<!-->" and "<!--->" at once, else at "-->" or "--!>".
-_COMMENT = re.compile(r"<!--(?:-?>|(.*?)(?:--!?>|(\Z)))", re.S)
 _SCRIPT_TOKEN = re.compile(r"<!--|-->|<(/?)script(?=[\t\n\f\r />])", re.I)
 _RAW_ENDS: dict[str, re.Pattern[str]] = {}
 # What text may end with for a comment after it to change how it is read: "<" and "</"
 # (the comment's "<" would end them), a character reference that may go on, a CR.
 _UNCLEAN_TAIL = re.compile(r"(?:<|</|&#?[0-9A-Za-z]*|\r)\Z")
 _MARKER_DATA = (Marker.START.value, Marker.END.value)
+_START = Marker.START.value
+_END = Marker.END.value
 
 
-@dataclass(frozen=True)
-class MarkerComment:
+class MarkerComment(NamedTuple):
     """A comment that the client would take for a marker, as :func:`read` found it."""
 
     start: int  # the offset of its "<" ...
@@ -289,6 +301,8 @@ class MarkerComment:
     #: The browser keeps it as a sibling of what stands around it, and taking it out
     #: (with any markers next to it) would not change how the page around it is read.
     placed: bool
+    #: One of the two markers of a region read past (see ``read(checked=...)``).
+    read_past: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,115 +320,129 @@ class Reading:
     skipped: frozenset[str] = frozenset()
 
 
-class _Element:
-    __slots__ = ("name", "foreign", "integration", "fostered")
-
-    def __init__(self, name: str, foreign: bool, integration: bool) -> None:
-        self.name = name
-        self.foreign = foreign  # SVG or MathML
-        self.integration = integration  # an SVG or MathML element whose children are HTML
-        self.fostered = False  # it has text of its own that the parser moves out
+# Elements on read()'s stack: (name, serial, foreign, integration). Foreign: SVG or
+# MathML; integration: an SVG or MathML element whose children are HTML. The serial
+# tells elements apart (to know which one has text that the parser moves out).
+_Open = tuple[str, int, bool, bool]
 
 
-_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_START = Marker.START.value
-_END = Marker.END.value
+_TEXT_READINGS = {
+    (balanced, loose): Reading(balanced, loose, ())
+    for balanced in (True, False)
+    for loose in (True, False)
+}
 
 
-def read(html: str, checked: Collection[str] = frozenset()) -> Reading:
+def _clean(tail: str) -> bool:
+    """Whether a comment after the text ``tail`` changes nothing in how it reads."""
+    if not tail:
+        return True
+    if tail[-1] in "<\r/" or "&" in tail:
+        return _UNCLEAN_TAIL.search(tail) is None
+    return True
+
+
+def read(
+    html: str, checked: Mapping[str, str] | None = None, loose: Collection[str] | None = None
+) -> Reading:
     """Read ``html`` as a browser's tokenizer does, as a fragment in element content.
 
-    ``checked`` names regions whose content was read already, when each became a region
-    (balanced, its own markers placed): where one of them starts at a placed marker,
-    the reading goes on after its end marker, as it would after any balanced fragment.
+    ``checked`` maps regions whose content was read already, when each became a region
+    (balanced, its own markers placed), to that content: where one of them starts, at a
+    placed marker and followed by its content and its end marker, the reading goes on
+    after its end marker, as it would after any balanced fragment. ``loose`` names those
+    of them that hold text of their own outside any element (all of them, if not given).
 
     Where this model of the browser could be wrong (markup inside an SVG ``<style>`` or
     ``<script>``, which the browser reads as elements), what follows counts as
     unreadable: markers there are not placed, the fragment is not balanced. Coarser,
     never wrong.
     """
-    if "<" not in html:
-        return Reading(_UNCLEAN_TAIL.search(html[-40:]) is None, bool(html.strip(_SPACE)), ())
-    stack: list[_Element] = []
-    found: list[tuple[int, int, str, bool, bool, _Element | None]] = []
+    if "<" not in html:  # text: (balanced, loose_text) is all there is to know
+        return _TEXT_READINGS[_clean(html[-40:]), bool(html.strip(_SPACE))]
+    checked = checked or {}
+    stack: list[_Open] = []
+    found: list[tuple[int, int, str, bool, bool, bool, int, str]] = []
     skipped: set[str] = set()
+    fostered: set[int] = set()
+    serial = 0
     balanced = True
-    loose = False
+    loose_text = False
     doubtful = False  # from here on, this model may not be the browser's
     templates = 0  # <template> elements open: their content is not in the page's tree
     tail = ""  # the text a comment here would follow (markers are transparent)
     after_newline_element = False
     position, size = 0, len(html)
-
-    def text(chunk: str) -> None:
-        nonlocal tail, loose, after_newline_element
-        tail = (tail + chunk)[-40:] if len(chunk) < 40 else chunk[-40:]
-        after_newline_element = False
-        if chunk.strip(_SPACE):
-            if not stack:
-                loose = True
-            elif stack[-1].name in _FOSTERING and not stack[-1].foreign:
-                stack[-1].fostered = True
-
-    def foreign() -> bool:
-        return bool(stack) and stack[-1].foreign and not stack[-1].integration
-
+    search = _TOKEN.search
     while position < size:
-        lt = html.find("<", position)
-        if lt < 0:
-            text(html[position:])
+        token = search(html, position)
+        lt = size if token is None else token.start()
+        if lt > position:  # text
+            chunk = html[position:lt]
+            tail = (tail + chunk)[-40:]
+            after_newline_element = False
+            if (not stack or stack[-1][0] in _FOSTERING) and chunk.strip(_SPACE):
+                if not stack:
+                    loose_text = True
+                elif not stack[-1][2]:
+                    fostered.add(stack[-1][1])
+        if token is None:
             break
-        if lt > position:
-            text(html[position:lt])
-        following = html[lt + 1 : lt + 2]
-        if following == "!" and html.startswith("--", lt + 2):
-            comment = _COMMENT.match(html, lt)
-            assert comment is not None  # any text after "<!--" is a comment's
-            data, position = comment.group(1) or "", comment.end()
-            if comment.group(2) is not None:  # the fragment ends inside it
+        position = token.end()
+        name = token.group("name")
+        data = token.group("comment")
+        if data is not None or html.startswith("<!--", lt):
+            data = data or ""
+            if token.group("open") is not None:  # the fragment ends inside it
                 balanced = False
             if not data.startswith(_MARKER_DATA):
                 tail, after_newline_element = "", False
                 continue
             exact = position - lt == len(data) + 7 and html.startswith("-->", position - 3)
             placed = exact and not (doubtful or after_newline_element or templates)
-            placed = placed and (not tail or _UNCLEAN_TAIL.search(tail) is None)
-            parent = stack[-1] if stack else None
-            found.append((lt, position, data, exact, placed, parent))
-            name = data[len(_START) :]
-            if placed and data.startswith(_START) and name in checked:
-                if parent is not None and parent.name in _FOSTERING:
-                    continue  # (read what it holds: text there would be moved out)
-                closing = f"<!--{_END}{name}-->"
-                end = html.find(closing, position)
-                if end >= 0:
-                    position = end + len(closing)
-                    found.append((end, position, _END + name, True, True, parent))
-                    skipped.add(name)
+            placed = placed and _clean(tail)
+            parent, kind = (stack[-1][1], stack[-1][0]) if stack else (0, "")
+            region = data[len(_START) :] if placed and data.startswith(_START) else None
+            content = checked.get(region) if region is not None else None
+            if region is not None and content is not None:
+                closing = f"<!--{_END}{region}-->"
+                if html.startswith(content, position) and html.startswith(
+                    closing, position + len(content)
+                ):
+                    if loose is None or region in loose:  # its text is this fragment's
+                        if not stack:
+                            loose_text = True
+                        elif kind in _FOSTERING and not stack[-1][2]:
+                            fostered.add(parent)
+                    found.append((lt, position, data, True, True, True, parent, kind))
+                    lt = position + len(content)
+                    position = lt + len(closing)
+                    found.append((lt, position, _END + region, True, True, True, parent, kind))
+                    skipped.add(region)
                     tail = ""
-        elif following in _LETTERS or (following == "/" and html[lt + 2 : lt + 3] in _LETTERS):
-            match = _TAG.match(html, lt)
-            assert match is not None  # "<" and a letter always start a tag
-            position = match.end()
+                    continue
+            found.append((lt, position, data, exact, placed, False, parent, kind))
+        elif name is not None:
             tail, after_newline_element = "", False
-            if match.group(4) is None:  # the fragment ends inside the tag
+            if token.group("closed") is None:  # the fragment ends inside the tag
                 balanced = False
                 break
-            name = match.group(2).lower()
-            if match.group(1):
+            name = name.lower()
+            if token.group("end"):
                 balanced = _close(stack, name) and balanced
                 if name == "template" and templates:
                     templates -= 1
                 continue
-            if stack and stack[-1].foreign and name in _BREAKOUT:
-                while foreign():
+            foreign = bool(stack) and stack[-1][2] and not stack[-1][3]
+            if foreign and name in _BREAKOUT:
+                while stack and stack[-1][2] and not stack[-1][3]:
                     stack.pop()
-            in_foreign = foreign()
-            if in_foreign or name in FOREIGN_ELEMENTS:
-                if not _self_closing(match.group(3)):
-                    integration = in_foreign and name in _INTEGRATION_POINTS
-                    stack.append(_Element(name, True, integration))
-                    if in_foreign and name in RAW_TEXT_ELEMENTS:
+                foreign = False
+            if foreign or name in FOREIGN_ELEMENTS:
+                if not _self_closing(token.group("attributes")):
+                    serial += 1
+                    stack.append((name, serial, True, foreign and name in _INTEGRATION_POINTS))
+                    if foreign and name in RAW_TEXT_ELEMENTS:
                         # The browser reads an SVG <style> as markup, this model as raw text:
                         # they agree only while there is no markup in it.
                         end = _raw_text_end(html, name, position)
@@ -423,7 +451,8 @@ def read(html: str, checked: Collection[str] = frozenset()) -> Reading:
                 continue
             if name in VOID_ELEMENTS:
                 continue
-            stack.append(_Element(name, False, False))
+            serial += 1
+            stack.append((name, serial, False, False))
             if name in RAW_TEXT_ELEMENTS:
                 end = size if name == "plaintext" else _raw_text_end(html, name, position)
                 if end < 0:
@@ -433,52 +462,53 @@ def read(html: str, checked: Collection[str] = frozenset()) -> Reading:
                 after_newline_element = True
             elif name == "template":
                 templates += 1
-        elif following == "!" and html.startswith("[CDATA[", lt + 2) and foreign():
-            close_at = html.find("]]>", lt + 9)
-            balanced = balanced and close_at >= 0
-            position = size if close_at < 0 else close_at + 3
-            tail, after_newline_element = "", False
-        elif following == "/" and html.startswith(">", lt + 2):
-            position = lt + 3  # "</>" is dropped: no token at all
-            tail = ""
-        elif following in ("!", "?") or (following == "/" and lt + 2 < size):
+        elif token.group("markup") is not None:
+            markup = token.group("markup")
+            if markup == "!" and html.startswith("[CDATA[", position):
+                if stack and stack[-1][2] and not stack[-1][3]:  # text, in SVG and MathML
+                    close_at = html.find("]]>", position)
+                    balanced = balanced and close_at >= 0
+                    position = size if close_at < 0 else close_at + 3
+                    tail, after_newline_element = "", False
+                    continue
+            elif markup == "/" and html.startswith(">", position):
+                position += 1  # "</>" is dropped: no token at all
+                tail = ""
+                continue
             # <!DOCTYPE ...>, and bogus comments: <!x>, <?x>, </?x>
-            close_at = html.find(">", lt + 2)
+            close_at = html.find(">", position)
             balanced = balanced and close_at >= 0
+            data = html[position : size if close_at < 0 else close_at]
             position = size if close_at < 0 else close_at + 1
-            data = html[lt + 2 : position - 1 if close_at >= 0 else size]
-            if following != "?" and data.startswith(_MARKER_DATA):
+            if markup != "?" and data.startswith(_MARKER_DATA):
                 # The client would take it for a marker; the engine never writes this one.
-                found.append((lt, position, data, False, False, stack[-1] if stack else None))
+                parent, kind = (stack[-1][1], stack[-1][0]) if stack else (0, "")
+                found.append((lt, position, data, False, False, False, parent, kind))
             tail, after_newline_element = "", False
-        else:
-            text("<")  # "<" before a space, a digit, the end: text
-            position = lt + 1
+        else:  # "<" before a space, a digit, the end: text
+            tail = (tail + "<")[-40:]
+            after_newline_element = False
+            if not stack:
+                loose_text = True
+            elif stack[-1][0] in _FOSTERING and not stack[-1][2]:
+                fostered.add(stack[-1][1])
     balanced = (
-        balanced
-        and not stack
-        and not doubtful
-        and not after_newline_element
-        and _UNCLEAN_TAIL.search(tail) is None
+        balanced and not stack and not doubtful and not after_newline_element and _clean(tail)
     )
     markers = tuple(
         MarkerComment(
-            start,
-            end,
-            data,
-            exact,
-            placed and (parent is None or not (parent.fostered or parent.name == "table")),
+            start, end, data, exact, placed and parent not in fostered and kind != "table", past
         )
-        for start, end, data, exact, placed, parent in found
+        for start, end, data, exact, placed, past, parent, kind in found
     )
-    return Reading(balanced, loose, markers, frozenset(skipped))
+    return Reading(balanced, loose_text, markers, frozenset(skipped))
 
 
-def _close(stack: list[_Element], name: str) -> bool:
+def _close(stack: list[_Open], name: str) -> bool:
     """An end tag: close the innermost element of that name, if any; whether that was the
     innermost element (as a balanced fragment has it)."""
     for depth in range(len(stack) - 1, -1, -1):
-        if stack[depth].name == name:
+        if stack[depth][0] == name:
             innermost = depth == len(stack) - 1
             del stack[depth:]
             return innermost

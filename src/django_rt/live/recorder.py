@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -133,6 +133,8 @@ class Session:
         self.suppressed = 0
         #: Ids of the regions made so far, in order: whose markers went into the output.
         self.written: list[str] = []
+        #: Those whose output holds text of its own outside any element.
+        self.loose_text: set[str] = set()
 
     @property
     def root(self) -> Frame:
@@ -271,40 +273,43 @@ def settle(
     the frame's own list items (``keys``), must be read as a comment that changes
     nothing around it, exactly once: a region whose markers are not is dropped (its
     reads go to ``frame``: coarser, never wrong), with the regions around it in the
-    frame. Marker-like comments the engine did not write here are neutralised.
+    frame. Marker-like comments the engine did not write here are neutralised, copies of
+    real markers included. What a region holds was checked when it was made: the
+    reading goes past it.
 
     Returns the output, what :func:`~django_rt.live.html.read` found in it, and whether
     the frame's own items keep their markers.
     """
     made = [rid for rid in session.written[since:] if rid in session.regions]
-    reading = read_html(output, set(made))
+    regions = session.regions
+    reading = read_html(output, {rid: regions[rid].html for rid in made}, session.loose_text)
     if not made and not keys and not reading.markers:
         return output, reading, True
     own = frame.id + Marker.ITEM  # the owner of the frame's own items: never a region id
-    owners: dict[str, str] = {}  # marker text -> the region that stands or falls with it
-    for rid in made:
-        for name in (rid, *(f"{rid}{Marker.ITEM}{key}" for key in session.regions[rid].keys)):
-            owners[Marker.START + name] = owners[Marker.END + name] = rid
-    for key in keys:
-        owners[Marker.START + own + key] = owners[Marker.END + own + key] = own
     listed = True
     while True:
+        skipped = reading.skipped
+        owners: dict[str, str] = {}  # marker text -> the region that stands or falls with it
+        for rid in made:
+            if skipped and _within_any(rid, skipped):
+                continue  # read past, with the region around it
+            region = session.regions[rid]
+            for name in (rid, *(f"{rid}{Marker.ITEM}{key}" for key in region.keys)):
+                owners[Marker.START + name] = owners[Marker.END + name] = rid
+        for key in keys:
+            owners[Marker.START + own + key] = owners[Marker.END + own + key] = own
         seen: set[str] = set()
         wrong: set[str] = set()
         forged: list[int] = []
         for comment in reading.markers:
             owner = owners.get(comment.data) if comment.exact else None
-            if owner is None:
-                forged.append(comment.start)
-            elif (
-                not comment.placed
-                or comment.data in seen
-                or _inside(comment.data, reading.skipped)  # a copy: the marker is in there
-            ):
+            if owner is None or (owner in skipped and not comment.read_past):
+                forged.append(comment.start)  # not ours, or a copy of one read past
+            elif not comment.placed or comment.data in seen:
                 wrong.add(owner)
             seen.add(comment.data)
         for data, owner in owners.items():
-            if data not in seen and not _inside(data, reading.skipped):
+            if data not in seen and owner not in skipped:  # (a list read past: its items)
                 wrong.add(owner)
         for rid in list(wrong):  # and the regions (and items) around them in this frame
             for at, char in enumerate(rid):
@@ -313,26 +318,26 @@ def settle(
         if not wrong and not forged:
             return output, reading, listed
         # A keyed list's output is its items: the HTML kept for each would still hold them.
-        listed = listed and not (forged and keys)
+        listed = listed and not (forged and keys) and own not in wrong
         output = neutralise_at(output, forged)
-        for data, owner in list(owners.items()):
+        for data, owner in owners.items():
             if owner in wrong:
                 output = output.replace(f"<!--{data}-->", "")
-                del owners[data]
         for rid in wrong - {own}:
             frame.deps |= session.regions.pop(rid).deps
-        listed = listed and own not in wrong
         made = [rid for rid in made if rid not in wrong]
+        keys = [] if own in wrong else keys
         # Taking out a marker that a tag or a comment swallowed moves where that one ends.
-        reading = read_html(output, set(made))
+        reading = read_html(output, {rid: regions[rid].html for rid in made}, session.loose_text)
 
 
-def _inside(data: str, regions: frozenset[str]) -> bool:
-    """Whether the marker ``data`` stands inside one of ``regions`` (read past)."""
-    name = data.removeprefix(Marker.END).removeprefix(Marker.START)
-    return bool(regions) and any(
-        char in ".#" and name[:at] in regions for at, char in enumerate(name)
-    )
+def _within_any(region_id: str, regions: frozenset[str]) -> bool:
+    """Whether ``region_id`` is nested in one of ``regions``."""
+    at = len(region_id)
+    while (at := max(region_id.rfind(".", 0, at), region_id.rfind(Marker.ITEM, 0, at))) > 0:
+        if region_id[:at] in regions:
+            return True
+    return False
 
 
 def _without_items(output: str, list_id: str, keys: list[str]) -> str:
@@ -348,21 +353,19 @@ def finish(session: Session, html: str) -> str:
     return settle(session, session.root, html, [], 0)[0]
 
 
-def items_fit(node: Node, items: Iterable[str], nested: Collection[str] = ()) -> bool:
+def items_fit(node: Node, items: Iterable[str], nested: Mapping[str, Region]) -> bool:
     """Whether list items rendered alone (new rows) can go into the page as they are:
     each balanced, with its own markers read as placed, and no text of its own where a
     table would move it out. ``nested``: the regions made inside them (checked then)."""
-    checked = set(nested)
+    checked = {rid: region.html for rid, region in nested.items()}
     for html in items:
         reading = read_html(html, checked)
         if not reading.balanced:
             return False
         seen: set[str] = set()
         for comment in reading.markers:
-            name = comment.data.removeprefix(Marker.END).removeprefix(Marker.START)
-            if not (comment.exact and comment.placed and name in checked):
-                return False
-            if comment.data in seen:
+            # Only the markers of the regions made in it, read past once each.
+            if not (comment.read_past and comment.placed) or comment.data in seen:
                 return False
             seen.add(comment.data)
         if reading.loose_text and getattr(node, IN_TABLE_SECTION, False):
@@ -392,6 +395,8 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
     if not frame.deps or not reading.balanced or moved:
         frame.__dict__["output"] = _without_items(output, frame.id, keys)
         return None
+    if reading.loose_text:
+        session.loose_text.add(frame.id)
     return Region(
         id=frame.id,
         node=node,
