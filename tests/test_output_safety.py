@@ -354,6 +354,41 @@ def test_text_directly_in_a_table_section_is_no_region() -> None:
     page.assert_fresh()
 
 
+@pytest.mark.parametrize(
+    ("source", "markup"),
+    [
+        # Text in SVG is patched as text: a region.
+        ("<svg><text>{{ label.name }}</text></svg>", False),
+        # In a <foreignObject>, content is HTML again: markup may be a region.
+        (
+            "<svg><foreignObject><div>{% if label.name %}<b>{{ label.name }}</b>{% endif %}"
+            "</div></foreignObject></svg>",
+            True,
+        ),
+    ],
+)
+def test_regions_in_svg(source: str, markup: bool) -> None:
+    (label,) = create("a")
+    live = rendered(source, label=label)
+    assert any(("<" in region.html) is markup for region in live.regions.values())
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '<svg><g>{% if label.name %}<circle r="5"/>{% endif %}</g></svg>',
+        '<svg>{% for l in labels %}<circle r="1"/>{% endfor %}</svg>',
+        "<math><mrow>{% if label.name %}<mi>x</mi>{% endif %}</mrow></math>",
+    ],
+)
+def test_no_region_of_markup_in_svg(source: str) -> None:
+    """Parsed as HTML (as the client parses a patch), a <circle> would not be SVG's."""
+    (label,) = create("a")
+    live = rendered(source, label=label, labels=labels())
+    assert live.regions == {}
+    assert live.page_dependencies
+
+
 def test_a_new_row_that_would_not_read_as_an_item_renders_the_list_again() -> None:
     create("a")
     source = "<ul>{% for label in labels %}<li>{{ label.name|safe }}</li>{% endfor %}</ul>"

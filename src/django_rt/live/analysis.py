@@ -57,6 +57,9 @@ POSITIONAL = "_rt_positional"
 #: It stands directly in a ``<tbody>``, ``<thead>``, ``<tfoot>`` or ``<tr>``: as a region, its
 #: output may hold rows, but no text of its own (the browser would move it out of the table).
 IN_TABLE_SECTION = "_rt_in_table_section"
+#: It stands in SVG or MathML content: as a region, its output may hold text, not markup
+#: (the client parses a patch as HTML, where an SVG element would lose its namespace).
+IN_FOREIGN = "_rt_in_foreign"
 
 _STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
 # Block tags known to show their children's output as it is.
@@ -172,6 +175,7 @@ def _analyse(
             inner_dependent = inner_dependent or child_dependent
         setattr(node, MARKABLE, markable)
         setattr(node, IN_TABLE_SECTION, bool(start.open) and start.open[-1] in TABLE_SECTIONS)
+        setattr(node, IN_FOREIGN, start.foreign)
         setattr(node, OPAQUE, bool(ends) and not isinstance(node, _PASS_THROUGH))
         if isinstance(node, ForNode):
             setattr(node, POSITIONAL, _positional(node))

@@ -133,6 +133,18 @@ class State:
             and "template" not in self.open
         )
 
+    @property
+    def foreign(self) -> bool:
+        """Whether content here is SVG or MathML (and not HTML again, as in a
+        ``<foreignObject>``): the client parses a patch as HTML, where an SVG element
+        would lose its namespace."""
+        for name in reversed(self.open):
+            if name in _INTEGRATION_POINTS:
+                return False
+            if name in FOREIGN_ELEMENTS:
+                return True
+        return False
+
 
 DATA = State()
 

@@ -32,7 +32,7 @@ from django.template.base import Template
 from django.template.defaulttags import ForNode
 
 from ..protocol import Marker
-from .analysis import IN_TABLE_SECTION, MARKABLE, OPAQUE, REGION
+from .analysis import IN_FOREIGN, IN_TABLE_SECTION, MARKABLE, OPAQUE, REGION
 from .html import Reading, neutralise, neutralise_at
 from .html import read as read_html
 
@@ -355,8 +355,9 @@ def finish(session: Session, html: str) -> str:
 
 def items_fit(node: Node, items: Iterable[str], nested: Mapping[str, Region]) -> bool:
     """Whether list items rendered alone (new rows) can go into the page as they are:
-    each balanced, with its own markers read as placed, and no text of its own where a
-    table would move it out. ``nested``: the regions made inside them (checked then)."""
+    each balanced, with its own markers read as placed, no text of its own where a table
+    would move it out, no markup in SVG. ``nested``: the regions made inside them (checked
+    then)."""
     checked = {rid: region.html for rid, region in nested.items()}
     for html in items:
         reading = read_html(html, checked)
@@ -369,6 +370,8 @@ def items_fit(node: Node, items: Iterable[str], nested: Mapping[str, Region]) ->
                 return False
             seen.add(comment.data)
         if reading.loose_text and getattr(node, IN_TABLE_SECTION, False):
+            return False
+        if getattr(node, IN_FOREIGN, False) and "<" in html:
             return False
     return True
 
@@ -391,7 +394,9 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         # A row's markers would not survive as the browser reads them: a plain region.
         output, keyed, keys, items = _without_items(output, frame.id, keys), None, [], {}
     # Text of its own directly in a <tr>, <tbody>...: the browser moves it out of the table.
+    # Markup in SVG: a patch, parsed as HTML, would not be SVG.
     moved = reading.loose_text and getattr(node, IN_TABLE_SECTION, False)
+    moved = moved or (getattr(node, IN_FOREIGN, False) and "<" in output)
     if not frame.deps or not reading.balanced or moved:
         frame.__dict__["output"] = _without_items(output, frame.id, keys)
         return None
