@@ -401,11 +401,10 @@ def read(
         if token is None:
             break
         position = token.end()
-        name = token.group("name")
-        data = token.group("comment")
+        data, unclosed, end_tag, name, attributes, closed, markup = token.groups()
         if data is not None or html.startswith("<!--", lt):
             data = data or ""
-            if token.group("open") is not None:  # the fragment ends inside it
+            if unclosed is not None:  # the fragment ends inside it
                 balanced = False
             if not data.startswith(_MARKER_DATA):
                 tail, after_newline_element = "", False
@@ -436,11 +435,11 @@ def read(
             found.append((lt, position, data, exact, placed, False, parent, kind))
         elif name is not None:
             tail, after_newline_element = "", False
-            if token.group("closed") is None:  # the fragment ends inside the tag
+            if closed is None:  # the fragment ends inside the tag
                 balanced = False
                 break
             name = name.lower()
-            if token.group("end"):
+            if end_tag:
                 balanced = _close(stack, name) and balanced
                 if name == "template" and templates:
                     templates -= 1
@@ -451,7 +450,7 @@ def read(
                     stack.pop()
                 foreign = False
             if foreign or name in FOREIGN_ELEMENTS:
-                if not _self_closing(token.group("attributes")):
+                if not _self_closing(attributes):
                     serial += 1
                     stack.append((name, serial, True, foreign and name in _INTEGRATION_POINTS))
                     if foreign and name in RAW_TEXT_ELEMENTS:
@@ -474,8 +473,7 @@ def read(
                 after_newline_element = True
             elif name == "template":
                 templates += 1
-        elif token.group("markup") is not None:
-            markup = token.group("markup")
+        elif markup is not None:
             if markup == "!" and html.startswith("[CDATA[", position):
                 if stack and stack[-1][2] and not stack[-1][3]:  # text, in SVG and MathML
                     close_at = html.find("]]>", position)
