@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from django.apps import apps
@@ -21,6 +21,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError
 from django.db.models import Model, Prefetch, QuerySet
 
+from .broadcasting import BROADCAST_LABEL, decode
 from .changes import DELETE, Change, get_feed, needs_resync
 from .conf import rt_settings
 from .live import reads
@@ -46,6 +47,14 @@ class Client(Protocol):
 
     def refresh(self) -> list[dict[str, Any]]:
         """Run the page's view again and render it (a deleted row must disappear)."""
+        ...
+
+
+class BroadcastClient(Protocol):
+    """What the hub needs of a connection to hand it broadcast commands."""
+
+    def receive_broadcast(self, commands: list[dict[str, Any]]) -> None:
+        """Send ``commands`` to the page, without waiting."""
         ...
 
 
@@ -171,7 +180,9 @@ class Hub:
         #: statement that wrote rows nobody named) reaches them too.
         self.rows: dict[str, set[str]] = {}
         self.pending: list[Change] = []
-        self.sessions: dict[str, set[SessionClient]] = {}  # session_hash() -> connections
+        self.sessions: dict[str, set[SessionClient]] = {}
+        #: Broadcast audiences (a view class, a group) -> this process's connections.
+        self.audiences: dict[str, set[BroadcastClient]] = {}  # session_hash() -> connections
         self.flushing: asyncio.Task[None] | None = None
         #: Pages that failed on a database error, and the task that updates them once
         #: the database answers again.
@@ -265,8 +276,43 @@ class Hub:
                 self._enqueue, list(changes), context=contextvars.Context()
             )
 
+    # broadcasts ----------------------------------------------------------------------
+
+    def join_audiences(self, client: BroadcastClient, names: Iterable[str]) -> None:
+        """Deliver to ``client`` what is broadcast to any of ``names``."""
+        for name in names:
+            self.audiences.setdefault(name, set()).add(client)
+
+    def leave_audiences(self, client: BroadcastClient, names: Iterable[str]) -> None:
+        for name in names:
+            clients = self.audiences.get(name)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self.audiences[name]
+
+    def deliver_broadcasts(self, changes: list[Change]) -> list[Change]:
+        """Hand broadcast commands to this process's pages of their audience; the other
+        changes, returned, are the database's."""
+        rows = []
+        for change in changes:
+            if change.model != BROADCAST_LABEL:
+                rows.append(change)
+                continue
+            message = decode(change)
+            if message is None:
+                logger.warning("django-rt: a malformed broadcast message was dropped")
+                continue
+            audience, commands = message
+            for client in list(self.audiences.get(audience, ())):
+                try:
+                    client.receive_broadcast(commands)
+                except Exception:  # one broken connection must not cost the others
+                    logger.exception("django-rt: delivering a broadcast failed")
+        return rows
+
     def _enqueue(self, changes: list[Change]) -> None:
-        changes = self.end_sessions(changes)
+        changes = self.deliver_broadcasts(self.end_sessions(changes))
         self.pending.extend(changes)
         if self.flushing is None:
             self.flushing = self.loop.create_task(self._flush())
