@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from django.apps import apps
@@ -319,7 +319,10 @@ class Hub:
 
     async def _flush(self) -> None:
         try:
-            await asyncio.sleep(rt_settings.COALESCE_SECONDS)
+            # A lone change goes at once; changes that come while a batch is processed
+            # make the next batch together (an extra wait is optional).
+            if rt_settings.COALESCE_SECONDS:
+                await asyncio.sleep(rt_settings.COALESCE_SECONDS)
             while self.pending:
                 batch, self.pending = self.pending, []
                 for backlog in self.joining.values():
@@ -435,19 +438,36 @@ class Hub:
             clients &= only
         if not clients:
             return
-        updates = await run_in_hub_thread(self._update, changes, clients)
-        for client, ops in updates:
-            if client not in self.clients:
-                continue  # disconnected while its update was computed
-            self.reindex(client)
-            if client.page is not None and isinstance(client.page.failed, DatabaseError):
-                self._retry({client})
-            await self._send(client, ops)
+        sends: list[asyncio.Task[None]] = []
+
+        def ready(client: Client, ops: list[dict[str, Any]]) -> None:
+            # In the hub's thread, page after page: each frame leaves as soon as it is
+            # computed, not after the batch's last page.
+            self.loop.call_soon_threadsafe(
+                lambda: sends.append(self.loop.create_task(self._deliver(client, ops)))
+            )
+
+        await run_in_hub_thread(self._update, changes, clients, ready)
+        await asyncio.sleep(0)  # the last deliveries scheduled from the thread
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _deliver(self, client: Client, ops: list[dict[str, Any]]) -> None:
+        if client not in self.clients:
+            return  # disconnected while its update was computed
+        self.reindex(client)
+        if client.page is not None and isinstance(client.page.failed, DatabaseError):
+            self._retry({client})
+        await self._send(client, ops)
 
     def _update(
-        self, changes: Sequence[Change], clients: set[Client]
+        self,
+        changes: Sequence[Change],
+        clients: set[Client],
+        ready: Callable[[Client, list[dict[str, Any]]], None] | None = None,
     ) -> list[tuple[Client, list[dict[str, Any]]]]:
-        """In a worker thread: refetch once, then update each page."""
+        """In a worker thread: refetch once, then update each page; ``ready`` hears of
+        each page's operations as soon as they are computed."""
         batch = Changes(instances=self._refetch(changes, clients), evaluate=QueryCache())
         batch.tables = {change.model for change in changes}
         updates = []
@@ -468,6 +488,8 @@ class Hub:
                     page.failed = error
                     ops = [stale_op(error)]
             updates.append((client, ops))
+            if ready is not None:
+                ready(client, ops)
         return updates
 
     def _refetch(
