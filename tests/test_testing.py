@@ -347,3 +347,16 @@ class SyncClientInATransactionTestCase(TransactionTestCase):
             Entry.objects.create(name="committed")
             entries.settle()
             assert entries.texts("li") == ["committed"]
+
+
+@pytestmark_db
+async def test_a_broadcast_reaches_the_page():
+    from django_rt import RTResponse, broadcast
+
+    from .testapp.truth import BroadcastView
+
+    async with RTClient() as rt:
+        page = await rt.open("/truth/broadcast/")
+        await sync_to_async(broadcast)(BroadcastView, RTResponse("#result", "to all"))
+        await page.settle()
+        assert page.text("#result") == "to all"

@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .broadcasting import broadcast
     from .events import EventTarget
     from .forms import RTCreateView, RTFormMixin, RTFormView, RTUpdateView
     from .live.proxies import RTModelProxy, RTQuerySetProxy
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "EventTarget",
+    "broadcast",
     "RTContext",
     "RTCreateView",
     "RTFormMixin",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 _LOCATIONS = {
+    "broadcast": ".broadcasting",
     "RTView": ".views",
     "RTResponse": ".responses",
     "EventTarget": ".events",

@@ -498,6 +498,9 @@ class RTPage:
         kind = frame[Key.TYPE]
         if kind == Frame.ERROR:
             self.errors.append(frame)
+        elif kind == Frame.REPLY:  # to no event of the test's: a broadcast
+            for command in frame.get(Key.COMMANDS) or []:
+                self._command(command)
         elif kind == Frame.PATCH:
             self._patched = True
             missed: list[str | None] = []
