@@ -192,6 +192,15 @@ def test_a_submit_saves_redirects_and_every_page_follows(rt):
     assert page.text("#total") == "2"
 
 
+def test_a_submit_goes_through_the_views_own_dispatch(rt):
+    page = rt.open("/forms/entries/new/closed/")
+    page.fill("#id_name", "banana")
+    with pytest.raises(RTError) as refused:
+        page.submit()
+    assert refused.value.code == "forbidden" and "405" in refused.value.message
+    assert not Entry.objects.exists()
+
+
 def test_the_update_view_validates_against_its_own_row(rt):
     apple = Entry.objects.create(name="apple")
     Entry.objects.create(name="banana")

@@ -11,8 +11,8 @@ page's form (``form_selector``: by default the form that posts to the page itsel
   in. The form shown keeps the values its markup had when the page loaded, so the
   client keeps what the user typed (its rule for a field whose markup did not change),
   and a keystroke made while a validation travels is never overwritten;
-- ``submit`` runs the view's own ``post()`` (``form_valid()``, ``form_invalid()``, the
-  object's save) with the form's values: a redirect navigates the browser, an invalid
+- ``submit`` runs the view's own ``dispatch()`` and ``post()`` (its access checks,
+  ``form_valid()``, ``form_invalid()``, the object's save) with the form's values: a redirect navigates the browser, an invalid
   form shows every error. A model the view saves updates every page that shows it.
 
 Without JavaScript the same view answers the POST and redirects, as Django does. A page
@@ -23,12 +23,13 @@ another form).
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured
+from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, PermissionDenied
 from django.forms import BaseForm, FileField
 from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
@@ -161,6 +162,10 @@ class RTFormMixin(RTView):
 
     # the page ------------------------------------------------------------------------
 
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self.rt_lock = threading.RLock()
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not isinstance(self, FormMixin):
             raise ImproperlyConfigured(
@@ -178,7 +183,7 @@ class RTFormMixin(RTView):
 
     def rt_get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         # As the form view's GET: no URL keyword arguments in the context.
-        with reads.collect() as tables:
+        with self.rt_lock, reads.collect() as tables:
             if self.rt_refetch:
                 # As a reload would: the row as it is now, not as the join found it.
                 self.object = self.get_object()  # type: ignore[attr-defined]
@@ -213,9 +218,10 @@ class RTFormMixin(RTView):
         self.rt_rerun()
 
     def rt_submit(self, data: FormData) -> RTResponse | None:
-        """Post ``data`` through the view's own ``post()``, as the browser would have."""
+        """Post ``data`` to the view, as the browser would have: through its own
+        ``dispatch()`` (its access checks, its allowed methods) and ``post()``."""
         with self._posting(data, keep_object=True) as request:
-            response = self.post(request, *self.args, **self.kwargs)  # type: ignore[attr-defined]
+            response = self.dispatch(request, *self.args, **self.kwargs)
         _keep_messages(request, response)
         if response.status_code in _REDIRECTS:
             return RTResponse.redirect(response["Location"])
@@ -232,6 +238,8 @@ class RTFormMixin(RTView):
             self.rt_touched = frozenset()
             self.rt_rerun()
             return RTResponse(self.form_selector, action="reset")
+        if response.status_code >= 400:  # 403, 405: the view refuses the POST
+            raise PermissionDenied(f"the view answered {response.status_code} to the form")
         # Something a page cannot show in place (a file, JSON): the browser loads the page.
         return RTResponse.redirect(self.request.get_full_path())
 
@@ -247,23 +255,24 @@ class RTFormMixin(RTView):
         """The view as it is during a POST of ``data``. Validation works on a copy of the
         object (a model form writes the values into its instance); a submit leaves the
         object as ``post()`` made it."""
-        request, missing = self.request, object()
-        obj = getattr(self, "object", missing)
-        self.request = post_request(request, data)
-        if _keeps_messages():
-            from django.contrib.messages.storage.session import SessionStorage
+        # Another thread may compute the page's context meanwhile (the hub, after a
+        # change): it waits, and never sees the view as it is during the POST.
+        with self.rt_lock:
+            request, missing = self.request, object()
+            obj = getattr(self, "object", missing)
+            self.request = post_request(request, data)
+            if _keeps_messages() and hasattr(request, "session"):
+                from django.contrib.messages.storage.session import SessionStorage
 
-            self.request._messages = SessionStorage(self.request)  # type: ignore[attr-defined]
-        if obj is not missing and obj is not None:
-            self.object = copy.copy(obj)
-        try:
-            yield self.request
-        finally:
-            posted = self.request
-            self.request = request
-            if not keep_object and obj is not missing:
-                self.object = obj
-            del posted
+                self.request._messages = SessionStorage(self.request)  # type: ignore[attr-defined]
+            if obj is not missing and obj is not None:
+                self.object = copy.copy(obj)
+            try:
+                yield self.request
+            finally:
+                self.request = request
+                if not keep_object and obj is not missing:
+                    self.object = obj
 
 
 def _keeps_messages() -> bool:

@@ -50,6 +50,12 @@ class EveryKeyEntryCreateView(EntryCreateView):
     validate_debounce = None
 
 
+class ClosedEntryCreateView(EntryCreateView):
+    """Shows its form, and takes no POST."""
+
+    http_method_names = ["get", "head", "options"]
+
+
 class EntryUpdateView(RTUpdateView):
     model = Entry
     form_class = EntryForm
@@ -141,6 +147,7 @@ urlpatterns = [
     path("entries/new/", EntryCreateView.as_view(), name="new"),
     path("entries/new/every-key/", EveryKeyEntryCreateView.as_view()),
     path("entries/new/again/", AddAnotherView.as_view()),
+    path("entries/new/closed/", ClosedEntryCreateView.as_view()),
     path("entries/<int:pk>/edit/", EntryUpdateView.as_view(), name="edit"),
     path("contact/", ContactView.as_view()),
     path("upload/", UploadView.as_view()),
