@@ -299,7 +299,10 @@ class Bind(Generic[T]):
 
     def _annotation(self, owner: type) -> Any:
         where = f"{owner.__qualname__}.{self.name}"
-        declared = inspect.get_annotations(owner).get(self.name)
+        try:
+            declared = inspect.get_annotations(owner).get(self.name)
+        except NameError:  # deferred annotations naming what is not defined yet
+            declared = None
         if declared is None:
             declared = str | None if self.default is None else type(self.default)
         elif isinstance(declared, str):
