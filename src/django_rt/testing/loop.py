@@ -111,15 +111,16 @@ class Gateway(concurrent.futures.Executor):
 
 def _run_here(work: _Work) -> Any:
     """Run submitted work in the caller's thread, as Django's test client runs a
-    request: the thread's database connections stay open (closing one inside a
-    ``TestCase`` would end its transaction), and asgiref's record of the loop this
-    thread serves is the caller's again afterwards."""
+    request: a connection inside a transaction (a ``TestCase``'s) stays open (closing it
+    would end the test's transaction), and asgiref's record of the loop this thread
+    serves is the caller's again afterwards."""
     local = SyncToAsync.threadlocal
     saved = dict(vars(local))
     kept = []
     for connection in connections.all(initialized_only=True):
-        connection.close_if_unusable_or_obsolete = _keep  # type: ignore[method-assign]
-        kept.append(connection)
+        if connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete = _keep  # type: ignore[method-assign]
+            kept.append(connection)
     try:
         return work.function(*work.args, **work.kwargs)
     finally:
@@ -144,7 +145,9 @@ async def _routed_run(
     goes to its gateway, any other loop's as usual."""
     gateway = _gateways.get(asyncio.get_running_loop())
     if gateway is not None:
-        run = SyncToAsync(function, thread_sensitive=False, executor=gateway)  # type: ignore[arg-type]
+        # As workers run it: the thread's old connections closed before and after.
+        work = workers._with_connections(function)
+        run = SyncToAsync(work, thread_sensitive=False, executor=gateway)  # type: ignore[arg-type]
         return await run(*args, **kwargs)
     assert _original_run is not None
     return await _original_run(executor, function, *args, **kwargs)
