@@ -175,6 +175,12 @@ def test_a_failed_submit_shows_every_error_and_saves_nothing(rt):
     assert errors(page, "#id_name_error li") == ["This field is required."]
     assert page.redirected_to is None and Entry.objects.count() == 1
     assert page.value("#id_done") is True
+    # Once a submit was refused, validation shows every error as the user fixes them
+    # (a validation still on its way after the submit does not hide them).
+    page.fill("#id_name", "banana")
+    assert errors(page) == ["A finished entry needs a position."]
+    page.fill("#id_position", "3")
+    assert errors(page) == []
 
 
 def test_a_submit_saves_redirects_and_every_page_follows(rt):

@@ -12,8 +12,9 @@ page's form (``form_selector``: by default the form that posts to the page itsel
   client keeps what the user typed (its rule for a field whose markup did not change),
   and a keystroke made while a validation travels is never overwritten;
 - ``submit`` runs the view's own ``dispatch()`` and ``post()`` (its access checks,
-  ``form_valid()``, ``form_invalid()``, the object's save) with the form's values: a redirect navigates the browser, an invalid
-  form shows every error. A model the view saves updates every page that shows it.
+  ``form_valid()``, ``form_invalid()``, the object's save) with the form's values: a
+  redirect navigates the browser, an invalid form shows every error. A model the view
+  saves updates every page that shows it.
 
 Without JavaScript the same view answers the POST and redirects, as Django does. A page
 rendered in answer to a POST is not live (its socket would replay a GET, which shows
@@ -145,6 +146,8 @@ class RTFormMixin(RTView):
     rt_form: BaseForm | None = None
     #: The HTML names of the fields the user has been in: their errors are shown.
     rt_touched: frozenset[str] = frozenset()
+    #: A submit was refused: from then on every error shows, the form's own too.
+    rt_submitted: bool = False
     #: The page's GET fetched the view's object (an ``UpdateView``'s row).
     rt_refetch: bool = False
 
@@ -214,7 +217,8 @@ class RTFormMixin(RTView):
         with self._posting(data, keep_object=False):
             form = self.get_form()  # type: ignore[attr-defined]
             form.is_valid()
-        self.rt_form = self.rt_shown_form(visible_errors(form, self.rt_touched))
+        shown = None if self.rt_submitted else self.rt_touched
+        self.rt_form = self.rt_shown_form(visible_errors(form, shown))
         self.rt_rerun()
 
     def rt_submit(self, data: FormData) -> RTResponse | None:
@@ -228,14 +232,14 @@ class RTFormMixin(RTView):
         if isinstance(response, TemplateResponse) and not response.is_rendered:
             form = (response.context_data or {}).get(FORM_KEY)
             if isinstance(form, BaseForm) and form.is_bound and form.errors:
-                self.rt_touched = frozenset(field.html_name for field in form)
+                self.rt_submitted = True
                 self.rt_form = self.rt_shown_form(visible_errors(form, None))
                 self.rt_rerun()
                 return None
             # Valid, and the view shows its page again, with the form it chose (an empty
             # one, say): the fields go back to what that form renders.
             self.rt_form = form if isinstance(form, BaseForm) else None
-            self.rt_touched = frozenset()
+            self.rt_touched, self.rt_submitted = frozenset(), False
             self.rt_rerun()
             return RTResponse(self.form_selector, action="reset")
         if response.status_code >= 400:  # 403, 405: the view refuses the POST
