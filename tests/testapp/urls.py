@@ -26,4 +26,5 @@ urlpatterns = [
     path("truth/items/", truth.ItemsView.as_view()),
     path("truth/fragile/", truth.FragileView.as_view()),
     path("sec/", include("tests.testapp.security")),
+    path("int/", include("tests.testapp.integration")),
 ]
