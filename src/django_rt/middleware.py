@@ -17,7 +17,8 @@ What each kind of middleware does for the socket's request:
 - view middleware (``process_view``) runs, and may refuse the same way; exception
   middleware (``process_exception``) sees the view's exceptions; template-response
   middleware (``process_template_response``) runs on the view's response, which is not
-  rendered here (the live engine renders it);
+  rendered here (the live engine renders it); ``ATOMIC_REQUESTS`` wraps the view as it
+  wraps a page's;
 - response middleware runs on a stand-in response (204, ``Cache-Control: private,
   no-store``: no cache middleware stores it), which is then discarded: headers and
   cookies cannot reach a socket;
