@@ -29,4 +29,5 @@ urlpatterns = [
     path("truth/broadcast/child/", truth.BroadcastChildView.as_view()),
     path("sec/", include("tests.testapp.security")),
     path("live/labels/", views.LiveLabelsView.as_view()),
+    path("int/", include("tests.testapp.integration")),
 ]
