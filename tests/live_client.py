@@ -186,12 +186,19 @@ class LiveTab:
 
 
 async def quiesce() -> None:
-    """Wait until the hub has published every committed change and processed it."""
+    """Wait until the hub has processed every committed change and every page has sent
+    what it was given (a patch may wait for the page's access check)."""
     hub = Hub.current()
-    for _ in range(200):
+    for _ in range(400):
         await asyncio.sleep(0.005)
-        if hub.flushing is None and not hub.pending:
+        waiting = [hub.flushing] if hub.flushing is not None else []
+        waiting += [
+            task
+            for client in hub.clients
+            for task in (getattr(client, "flushing", None), getattr(client, "resyncing", None))
+            if task is not None
+        ]
+        if not waiting and not hub.pending:
             return
-        if hub.flushing is not None:
-            await hub.flushing
+        await asyncio.gather(*waiting, return_exceptions=True)
     raise AssertionError("the hub did not settle")

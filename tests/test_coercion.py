@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import datetime
 import enum
+import time
 import typing
 from decimal import Decimal
 from typing import Any, Literal, Optional, Union
 
 import pytest
 
-from django_rt.coercion import InvalidValue, UnsupportedAnnotation, coerce, describe
+from django_rt.coercion import (
+    MAX_DIGITS,
+    MAX_EXPONENT,
+    InvalidValue,
+    UnsupportedAnnotation,
+    coerce,
+    describe,
+)
 from tests.testapp.models import Entry
 
 
@@ -175,6 +183,57 @@ def test_decimal(value, expected):
 )
 def test_decimal_refusals(value, message):
     assert refused(value, Decimal) == message
+
+
+# bounds ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "annotation"),
+    [
+        ("9" * MAX_DIGITS, int),
+        ("-" + "9" * MAX_DIGITS, int),
+        (10**MAX_DIGITS - 1, int),
+        ("1" * MAX_DIGITS, float),
+        ("1e-400", float),
+        ("1" * MAX_DIGITS, Decimal),
+        (f"1E+{MAX_EXPONENT}", Decimal),
+        (f"1E-{MAX_EXPONENT}", Decimal),
+        ("0." + "0" * 50 + "1", Decimal),
+    ],
+)
+def test_numbers_within_the_bounds(value, annotation):
+    coerce(value, annotation)
+
+
+@pytest.mark.parametrize(
+    ("value", "annotation", "message"),
+    [
+        ("9" * (MAX_DIGITS + 1), int, "has more than 100 digits"),
+        ("1" * 30000, int, "has more than 100 digits"),
+        (10**MAX_DIGITS, int, "has more than 100 digits"),
+        (1e300, int, "has more than 100 digits"),
+        ("1" * (MAX_DIGITS + 1), float, "has more than 100 digits"),
+        ("1e999999999", float, "its exponent is beyond ±1000"),
+        ("1" * (MAX_DIGITS + 1), Decimal, "has more than 100 digits"),
+        ("1E+999999999", Decimal, "its exponent is beyond ±1000"),
+        ("1E-999999999", Decimal, "its exponent is beyond ±1000"),
+        (f"1E+{MAX_EXPONENT + 1}", Decimal, "its exponent is beyond ±1000"),
+        ("0." + "0" * 2000 + "1", Decimal, "has more than 100 digits"),
+    ],
+)
+def test_numbers_beyond_the_bounds(value, annotation, message):
+    started = time.perf_counter()
+    refusal = refused(value, annotation)
+    assert time.perf_counter() - started < 0.1
+    assert refusal.endswith(message)
+    assert len(refusal) < 120  # the value is cut short, not repeated whole
+
+
+def test_bounds_hold_inside_containers():
+    assert refused(["1", "1E+999999999"], list[Decimal]).endswith("beyond ±1000")
+    assert refused({"n": "9" * 200}, dict[str, int]).endswith("more than 100 digits")
+    assert refused("1E+999999999", Decimal | None).endswith("beyond ±1000")
 
 
 # dates and times ------------------------------------------------------------------

@@ -224,3 +224,20 @@ def test_the_outbox_migration_applies_and_reverts():
 
 def test_the_outbox_model_has_its_migration():
     call_command("makemigrations", "django_rt", check=True, dry_run=True, verbosity=0)
+
+
+def test_django_rt_messages_travel_but_its_outbox_rows_do_not(feeds):
+    """A session's end and a broadcast are messages of django-rt's own labels that name
+    no model: they reach other processes; the outbox's own rows never do."""
+    from django_rt.broadcasting import BROADCAST_LABEL
+    from django_rt.sessions import SESSION_LABEL
+
+    writer, reader = feeds(), feeds()
+    inbox = listening(reader)
+    messages = [
+        Change(SESSION_LABEL, "hash-of-a-key", DELETE),
+        Change(BROADCAST_LABEL, '{"to":"group:g","cmds":[]}', "broadcast"),
+    ]
+    writer.publish([*messages, Change("django_rt.outboxentry", "1")])
+    assert inbox.wait_until_has(*messages)
+    assert all(change.model != "django_rt.outboxentry" for change in inbox.changes)

@@ -54,6 +54,7 @@ def count_queries(function, *args):
 async def test_one_refetch_and_one_list_query_whatever_the_number_of_pages():
     entries = [await sync_to_async(Entry.objects.create)(name=f"e{i}") for i in range(3)]
     hub = Hub.current()
+    hub.unsubscribe()  # this test runs the update by hand, in its own thread
     clients = await clients_on(hub, 25)
     entries[0].name = "e0 renamed"  # keeps its place in the order
     await sync_to_async(entries[0].save)()
@@ -116,6 +117,7 @@ async def test_a_deleted_row_outside_a_list_refreshes_the_page():
     author = await sync_to_async(Author.objects.create)(name="Ada")
     entry = await sync_to_async(Entry.objects.create)(name="x", author=author)
     hub = Hub.current()
+    hub.unsubscribe()  # only the change below: the author's delete, alone
     client = await sync_to_async(FakeClient)(template="testapp/pages/entries.html", entries=[entry])
     hub.reindex(client)
     pk = author.pk
@@ -157,8 +159,8 @@ async def test_a_page_detached_during_its_update_is_not_indexed_again():
     (client,) = await clients_on(hub, 1)
     original = hub._update
 
-    def update_then_disconnect(changes, clients):
-        result = original(changes, clients)
+    def update_then_disconnect(changes, clients, ready=None):
+        result = original(changes, clients, ready)
         hub.loop.call_soon_threadsafe(hub.detach, client)
         return result
 

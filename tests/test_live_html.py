@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from django_rt.live.html import DATA, Mode, State, is_balanced, scan
+from django_rt.live.html import (
+    DATA,
+    Mode,
+    State,
+    is_balanced,
+    neutralise,
+    neutralise_at,
+    read,
+    scan,
+)
 
 
 def mode_after(*chunks: str) -> State:
@@ -307,6 +316,26 @@ BALANCED = [
 ]
 
 UNBALANCED = [
+    # a tag, a comment or markup left unfinished at the end: what follows (a marker) is in it
+    "a <b",
+    "a <b title='x",
+    'a <b title="x>y',
+    "x </p",
+    "x <",
+    "x </",
+    "<!",
+    "<!doctype",
+    "a <!-- open",
+    "a <?x",
+    # the end is in the middle of something a comment after it would split
+    "a &amp",
+    "a &",
+    "a &#38",
+    "AT&T",
+    "line\r",
+    "<pre>",
+    # markup inside SVG raw-text-named elements: the browser reads it as elements
+    "<svg><style>a<b</style></svg>",
     # unclosed
     "<div>",
     "<div><p>x</p>",
@@ -369,3 +398,217 @@ def test_self_closing_non_void_html_element_is_not_closed(html: str) -> None:
 
 def test_unquoted_value_ending_in_slash() -> None:
     assert is_balanced("<a href=/x/>x</a>")
+
+
+def test_unfinished_markup_in_the_middle_is_still_read_as_the_browser_does() -> None:
+    # The ">" inside quotes does not end the tag; a quote in a name does not start a value.
+    assert is_balanced("<b title='a > b'>x</b>")
+    assert is_balanced('<b a"b>x</b>')
+    assert not is_balanced('<b a="b>x</b>')
+    # A tag name runs up to a space, "/" or ">": "<b<i>" is one tag, named "b<i".
+    assert not is_balanced("<b<i>x</i></b>")
+
+
+# scan: where a comment would split something -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<pre>", "<PRE class=x>", "<listing>", "<p>a &", "a &am", "a &#3", "a &#x", "a\r"],
+)
+def test_scan_edges_are_not_markable(text: str) -> None:
+    state = scan(DATA, text)
+    assert state.mode is Mode.DATA
+    assert state.edge
+    assert not state.markable
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<pre>x", "<pre>\n", "<pre><b>", "<pre><!-- c -->", "a &amp;", "a & b", "a\r\n", "<p>"],
+)
+def test_scan_markable_again_after_text(text: str) -> None:
+    assert scan(DATA, text).markable
+
+
+def test_scan_inside_template_is_not_markable() -> None:
+    assert not scan(DATA, "<template><p>").markable
+    assert scan(DATA, "<template><p></p></template>").markable
+
+
+# read ----------------------------------------------------------------------------------
+
+
+def markers(html: str) -> list[tuple[str, bool, bool]]:
+    return [(m.data, m.exact, m.placed) for m in read(html).markers]
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # in element content: both markers placed
+        ("<p><!--rt:1-->x<!--/rt:1--></p>", [("rt:1", True, True), ("/rt:1", True, True)]),
+        ("<pre>\n<!--rt:1-->x<!--/rt:1--></pre>", [("rt:1", True, True), ("/rt:1", True, True)]),
+        # right after <pre>: the newline the browser drops would become content
+        ("<pre><!--rt:1-->\nx<!--/rt:1--></pre>", [("rt:1", True, False), ("/rt:1", True, True)]),
+        ("<listing><!--rt:1--><!--rt:1.1-->", [("rt:1", True, False), ("rt:1.1", True, False)]),
+        # an unfinished tag swallows the start marker; the end marker is a comment again
+        ("a <b<!--rt:2-->Y<!--/rt:2-->", [("/rt:2", True, True)]),
+        # "<" before a marker: without it, "<b" would be a tag
+        ("1 <<!--rt:2-->b<!--/rt:2-->", [("rt:2", True, False), ("/rt:2", True, True)]),
+        # a character reference or a CRLF split by the marker
+        ("&am<!--rt:1-->p;<!--/rt:1-->", [("rt:1", True, False), ("/rt:1", True, True)]),
+        ("a\r<!--rt:1-->\n<!--/rt:1-->", [("rt:1", True, False), ("/rt:1", True, True)]),
+        # comments the rows of a table would leave behind, or text a table would move out
+        (
+            "<table><!--rt:1--><tr></tr><!--/rt:1--></table>",
+            [("rt:1", True, False), ("/rt:1", True, False)],
+        ),
+        ("<tr><!--rt:1-->text<!--/rt:1--></tr>", [("rt:1", True, False), ("/rt:1", True, False)]),
+        (
+            "<tr><!--rt:1--><td>a</td><!--/rt:1--></tr>",
+            [("rt:1", True, True), ("/rt:1", True, True)],
+        ),
+        # not in the page's tree
+        (
+            "<template><!--rt:1-->x<!--/rt:1--></template>",
+            [("rt:1", True, False), ("/rt:1", True, False)],
+        ),
+        # raw text, attributes, other comments: no comment at all
+        ("<script>'<!--rt:1-->'</script>", []),
+        ("<textarea><!--rt:1--></textarea>", []),
+        ("<a title='<!--rt:1-->'>x</a>", []),
+        ("<!-- <!--rt:1--> -->", []),
+        # bogus comments the client would still take for markers: never as the engine writes
+        ("<!rt:1>", [("rt:1", False, False)]),
+        ("<!/rt:1>", [("/rt:1", False, False)]),
+        ("<//rt:1>", [("/rt:1", False, False)]),
+        ("<!--rt:1--!>", [("rt:1", False, False)]),
+        # after markup in an SVG <style>, this model may not be the browser's
+        ("<svg><style>a<b</style><!--rt:1--></svg>", [("rt:1", True, False)]),
+        ("<svg><style>a{}</style><!--rt:1--></svg>", [("rt:1", True, True)]),
+    ],
+)
+def test_read_markers(html: str, expected: list[tuple[str, bool, bool]]) -> None:
+    assert markers(html) == expected
+
+
+def test_read_markers_are_transparent() -> None:
+    # What a marker follows is the text before it and any markers next to it.
+    assert markers("<pre><!--rt:1--><!--rt:1.1-->x") == [
+        ("rt:1", True, False),
+        ("rt:1.1", True, False),
+    ]
+    assert markers("&am<!--/rt:1--><!--rt:2-->p;")[1] == ("rt:2", True, False)
+    # A comment of the page's own is not: the text before it ends there.
+    assert markers("&am<!-- c --><!--rt:2-->p;") == [("rt:2", True, True)]
+
+
+@pytest.mark.parametrize(
+    ("html", "end"),
+    [
+        ("<script>a</script><p>x</p>", "<p>"),
+        ("<script>'</script>'<p>", "'<p>"),
+        # After "<!--", a "<script" hides the next "</script>" until "-->".
+        ("<script><!--<script></script>x--></script><p>", "<p>"),
+        ("<script><!--</script><p>", "<p>"),
+        ("<script><!--><script></script><p>", "<p>"),
+        ("<style><!--</style><p>", "<p>"),
+        ("<title><b></title><p>", "<p>"),
+    ],
+)
+def test_read_raw_text_ends_where_the_browser_ends_it(html: str, end: str) -> None:
+    marker = "<!--rt:9-->"
+    at = html.index(end)
+    assert markers(html[:at] + marker + html[at:]) == [("rt:9", True, True)]
+
+
+def test_read_script_double_escape_keeps_the_script_open() -> None:
+    assert markers("<script><!--<script></script><!--rt:9-->") == []
+
+
+def test_read_foreign_content() -> None:
+    assert is_balanced('<svg><circle r="1"/><text>a</text></svg>')
+    assert is_balanced("<math><mi>x</mi></math>")
+    # CDATA is text in SVG, a bogus comment in HTML
+    assert markers("<svg><![CDATA[ <!--rt:1--> ]]></svg>") == []
+    assert markers("<p><![CDATA[ x ]]><!--rt:1--></p>") == [("rt:1", True, True)]
+    # An HTML element breaks out of SVG: its <style> is raw text again
+    assert markers("<svg><p><style><!--rt:1--></style></p></svg>") == []
+    # Inside <foreignObject> the children are HTML
+    assert is_balanced("<svg><foreignObject><textarea><b></textarea></foreignObject></svg>")
+
+
+def test_read_loose_text() -> None:
+    assert read("text").loose_text
+    assert read("<b>x</b> y").loose_text
+    assert not read("<tr><td>x</td></tr>\n").loose_text
+    assert not read("").loose_text
+
+
+# neutralise ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<!--rt:8-->x<!--/rt:8-->", "<!-- rt:8-->x<!-- /rt:8-->"),
+        ("<!rt:8><!/rt:8>", "<! rt:8><! /rt:8>"),
+        ("<//rt:8>", "</ /rt:8>"),
+        # not markers to the client: left alone
+        ("<!-- rt:8--><!--RT:8--></rt:8><!--django-rt:script-->", None),
+        ("a rt: b <!--x-->", None),
+    ],
+)
+def test_neutralise(html: str, expected: str | None) -> None:
+    assert neutralise(html) == (html if expected is None else expected)
+    assert neutralise(neutralise(html)) == neutralise(html)
+    # what the client would take for a marker: none left
+    assert all(not m.data.startswith(("rt:", "/rt:")) for m in read(neutralise(html)).markers)
+
+
+def test_neutralise_at() -> None:
+    html = "<!--rt:1-->a<!--rt:2-->b"
+    assert neutralise_at(html, [html.index("<!--rt:2")]) == "<!--rt:1-->a<!-- rt:2-->b"
+    assert neutralise_at(html, []) == html
+
+
+# read past checked regions -------------------------------------------------------------
+
+
+def test_read_past_a_checked_region() -> None:
+    html = "<p><!--rt:1--><b>x</b> <i>unclosed<!--/rt:1--></p>"
+    # What a checked region holds is not read again (here: not even the unclosed <i>).
+    reading = read(html, {"1": "<b>x</b> <i>unclosed"})
+    assert reading.skipped == {"1"}
+    assert reading.balanced
+    assert [(m.data, m.placed, m.read_past) for m in reading.markers] == [
+        ("rt:1", True, True),
+        ("/rt:1", True, True),
+    ]
+    assert not read(html).balanced
+
+
+def test_read_past_only_what_the_region_holds() -> None:
+    # A copy of the start marker, before other content: read, not read past.
+    html = "<!--rt:1-->copy<!--rt:1-->x<!--/rt:1-->"
+    reading = read(html, {"1": "x"})
+    assert [(m.data, m.read_past) for m in reading.markers] == [
+        ("rt:1", False),
+        ("rt:1", True),
+        ("/rt:1", True),
+    ]
+    # Not where the marker is not placed: what it holds is read again.
+    reading = read("&am<!--rt:1-->p;<!--/rt:1-->", {"1": "p;"})
+    assert reading.skipped == frozenset()
+
+
+def test_read_past_keeps_what_a_table_would_move_out() -> None:
+    html = "<tr><!--rt:1-->text<!--/rt:1--></tr>"
+    assert [m.placed for m in read(html, {"1": "text"}, {"1"}).markers] == [False, False]
+    assert [m.placed for m in read(html, {"1": "text"}).markers] == [False, False]
+    rows = "<tr><!--rt:1--><td>a</td><!--/rt:1--></tr>"
+    assert [m.placed for m in read(rows, {"1": "<td>a</td>"}, set()).markers] == [True, True]
+    # Text of a region read past is the fragment's own.
+    assert read("<!--rt:1-->text<!--/rt:1-->", {"1": "text"}, {"1"}).loose_text
+    assert not read("<!--rt:1--><b>x</b><!--/rt:1-->", {"1": "<b>x</b>"}, set()).loose_text

@@ -773,6 +773,6 @@ def test_item_keys_are_marker_safe() -> None:
     from django_rt.live.recorder import item_key
 
     assert item_key(12) == "12"
-    assert item_key("a_b.c") == "a_b.c"
+    assert item_key("a_b.c") == "a_b%2Ec"  # "." separates region ids
     assert item_key("a b-c>%") == "a%20b%2Dc%3E%25"
     assert item_key("a b") != item_key("a%20b")

@@ -748,9 +748,7 @@ def test_a_csrf_token_outside_any_region_does_not_make_every_render_differ(
 ) -> None:
     from django.test import RequestFactory
 
-    source = (
-        "<body><form method=post>{% csrf_token %}<button>go</button></form>" + LIST + "</body>"
-    )
+    source = "<body><form method=post>{% csrf_token %}<button>go</button></form>" + LIST + "</body>"
     page = LivePage(Template(source), {"entries": entries()}, RequestFactory().get("/"))
     page.render()
     # Each render masks the token anew; any of them is valid: nothing to send.

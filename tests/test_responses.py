@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import DisallowedRedirect
 from django.test import RequestFactory
 from django.urls import reverse_lazy
+from django.utils.functional import lazystr
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -94,6 +95,110 @@ def test_attr():
         "#c",
         {"title": "<t>", "hidden": None, "open": True, "disabled": False, "data-n": "5"},
     )
+
+
+@pytest.mark.parametrize("name", ["onclick", "ONCLICK", "onMouseOver", " onerror", "onfocus"])
+@pytest.mark.parametrize("value", ["alert(1)", "", 1, lazystr("x()")])
+def test_attr_refuses_event_handlers(name, value):
+    with pytest.raises(ValueError) as info:
+        RTResponse("#c", {"title": "ok", name: value}, action="attr")
+    message = str(info.value)
+    assert repr(name) in message and "event handler" in message
+    assert "@RTView.event" in message and "mark_safe" in message
+
+
+URL_ATTRIBUTES = ["href", "src", "action", "formaction", "xlink:href", "data", "poster", "HREF"]
+SCRIPT_URLS = [
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "\x00javascript:alert(1)",
+    "\x01\x02 javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "java\nscript:alert(1)",
+    "javascript\r:alert(1)",
+    "&#106;avascript:alert(1)",
+    "&#x6A;avascript:alert(1)",
+    "javascript&colon;alert(1)",
+    "vbscript:msgbox(1)",
+    "data:text/html,<script>alert(1)</script>",
+    " DATA:image/svg+xml,<svg onload=alert(1)>",
+]
+
+
+@pytest.mark.parametrize("name", URL_ATTRIBUTES)
+@pytest.mark.parametrize("url", SCRIPT_URLS)
+def test_attr_refuses_script_urls(name, url):
+    with pytest.raises(ValueError) as info:
+        RTResponse("#c", {name: url}, action="attr")
+    message = str(info.value)
+    assert repr(name) in message and "URL" in message and "mark_safe" in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/",
+        "/path/?a=1#b",
+        "relative/javascript:x",
+        "?q=javascript:1",
+        "#javascript:",
+        "javascript.html",
+        "mailto:a@example.com",
+        "tel:+1",
+        "",
+    ],
+)
+def test_attr_allows_other_urls(url):
+    command = RTResponse("#a", {"href": url, "src": url}, action="attr").as_command()
+    assert command[CommandKey.CONTENT] == {"href": url, "src": url}
+
+
+def test_attr_refuses_srcdoc():
+    with pytest.raises(ValueError, match="'srcdoc'.*a document"):
+        RTResponse("iframe", {"srcdoc": "<p>hi</p>"}, action="attr")
+
+
+def test_attr_takes_what_is_marked_safe():
+    content = {
+        "onclick": mark_safe("go()"),
+        "href": mark_safe("javascript:go()"),
+        "src": format_html("data:image/png;base64,{}", "AAAA"),
+        "srcdoc": mark_safe("<p>hi</p>"),
+    }
+    assert RTResponse("#a", content, action="attr").as_command()[CommandKey.CONTENT] == content
+
+
+def test_attr_removing_or_emptying_a_handler_is_fine():
+    content = {"onclick": None, "onload": False, "href": None, "onerror": True}
+    assert RTResponse("#a", content, action="attr").as_command()[CommandKey.CONTENT] == content
+
+
+def test_attr_script_scheme_in_other_attributes_is_text():
+    content = {"title": "javascript:alert(1)", "data-url": "javascript:x", "value": "data:x"}
+    assert RTResponse("#a", content, action="attr").as_command()[CommandKey.CONTENT] == content
+
+
+@pytest.mark.parametrize("action", ["html", "append", "prepend", "replace"])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (lazystr("<b>lazy</b>"), "&lt;b&gt;lazy&lt;/b&gt;"),
+        (["<i>"], "[&#x27;&lt;i&gt;&#x27;]"),
+        (type("Html", (), {"__html__": lambda self: "<b>own</b>"})(), "<b>own</b>"),
+        ("<!--rt:1-->", "&lt;!--rt:1--&gt;"),
+    ],
+)
+def test_html_actions_escape_what_is_not_safe(action, content, expected):
+    assert RTResponse("#out", content, action=action).as_command()[CommandKey.CONTENT] == expected
+
+
+@pytest.mark.parametrize("action", ["html", "append", "prepend", "replace"])
+def test_html_actions_neutralise_marker_like_comments(action):
+    # Safe HTML that holds marker-like comments would capture a live region's patches.
+    content = mark_safe("<p><!--rt:1-->x<!--/rt:1--><!rt:2></p><!-- note -->")
+    command = RTResponse("#out", content, action=action).as_command()
+    assert command[CommandKey.CONTENT] == "<p><!-- rt:1-->x<!-- /rt:1--><! rt:2></p><!-- note -->"
 
 
 @pytest.mark.parametrize("action", ["add_class", "remove_class"])

@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .broadcasting import broadcast
     from .events import EventTarget
     from .live.proxies import RTModelProxy, RTQuerySetProxy
     from .live.render import RTContext, render_template
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "EventTarget",
+    "broadcast",
     "RTContext",
     "RTModelProxy",
     "RTQuerySetProxy",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 _LOCATIONS = {
+    "broadcast": ".broadcasting",
     "RTView": ".views",
     "RTResponse": ".responses",
     "EventTarget": ".events",

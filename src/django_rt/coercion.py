@@ -5,6 +5,10 @@ strings (forms). A handler annotates a gathered keyword argument with the Python
 wants; :func:`coerce` converts or raises :class:`InvalidValue` with a sentence the page can
 show. Annotations that cannot be coerced safely are refused when the handler is first
 called (:class:`UnsupportedAnnotation`), never guessed at.
+
+Numbers are bounded before they are converted (:data:`MAX_DIGITS`, :data:`MAX_EXPONENT`):
+``Decimal("1E+999999999")`` costs nothing to make, but ``int()`` of it, or formatting
+it, would take the process for minutes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ import math
 import types
 import typing
 from typing import Any, Literal, Union
+
+#: The most digits a gathered ``int``, ``float`` or ``Decimal`` may have ...
+MAX_DIGITS = 100
+#: ... and the largest exponent, either way (``1E+1000``, ``1E-1000``).
+MAX_EXPONENT = 1000
 
 _TRUE = frozenset({"true", "on", "1", "yes"})
 _FALSE = frozenset({"false", "off", "0", "no", ""})
@@ -163,6 +172,40 @@ def _scalar_text(value: Any, target: str) -> str:
     return str(value).strip()
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: an error message need not repeat 32 KB of digits."""
+    if isinstance(value, str) and len(value) > 36:
+        return repr(value[:32] + "...")
+    text = repr(value)
+    return text if len(text) <= 40 else text[:36] + "..."
+
+
+def _bounded_int(number: int, value: Any) -> int:
+    if abs(number) >= 10**MAX_DIGITS:
+        raise InvalidValue(f"{_shown(value)} has more than {MAX_DIGITS} digits")
+    return number
+
+
+def _bounded_decimal(text: str, value: Any) -> decimal.Decimal | None:
+    """``Decimal(text)`` if ``text`` is a decimal number within the bounds, ``None`` if it
+    is no number; raises :class:`InvalidValue` if it is one out of bounds."""
+    if len(text) > 4 * (MAX_DIGITS + 8):  # any number within the bounds is shorter
+        raise InvalidValue(f"{_shown(value)} has more than {MAX_DIGITS} digits")
+    try:
+        amount = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return None
+    if amount.is_finite():
+        sign, digits, exponent = amount.as_tuple()
+        if len(digits) > MAX_DIGITS:
+            raise InvalidValue(f"{_shown(value)} has more than {MAX_DIGITS} digits")
+        if not -MAX_EXPONENT <= int(exponent) <= MAX_EXPONENT:
+            raise InvalidValue(
+                f"{_shown(value)} is out of range: its exponent is beyond ±{MAX_EXPONENT}"
+            )
+    return amount
+
+
 def _coerce_scalar(value: Any, annotation: type) -> Any:
     name = annotation.__name__
     if annotation is str:
@@ -182,18 +225,24 @@ def _coerce_scalar(value: Any, annotation: type) -> Any:
         if isinstance(value, bool):
             raise InvalidValue("expected a whole number, got a boolean")
         if isinstance(value, int):
-            return value
+            return _bounded_int(value, value)
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            return _bounded_int(int(value), value)
         text = _scalar_text(value, "a whole number")
+        # int() of a long text takes quadratic time: count first (sign and "_" aside).
+        if len(text) > MAX_DIGITS + 1 and len(text.lstrip("+-").replace("_", "")) > MAX_DIGITS:
+            raise InvalidValue(f"{_shown(value)} has more than {MAX_DIGITS} digits")
         try:
-            return int(text)
+            whole = int(text)
         except ValueError:
             raise InvalidValue(f"{value!r} is not a whole number") from None
+        return _bounded_int(whole, value)
     if annotation is float:
         if isinstance(value, bool):
             raise InvalidValue("expected a number, got a boolean")
         source = value if isinstance(value, int | float) else _scalar_text(value, "a number")
+        if isinstance(source, str):
+            _bounded_decimal(source, value)  # "1" * 30000 or "1e999999999": refused alike
         try:
             number = float(source)
         except ValueError:
@@ -205,10 +254,9 @@ def _coerce_scalar(value: Any, annotation: type) -> Any:
         return number
     if annotation is decimal.Decimal:
         text = _scalar_text(value, "a decimal number")
-        try:
-            amount = decimal.Decimal(text)
-        except decimal.InvalidOperation:
-            raise InvalidValue(f"{value!r} is not a decimal number") from None
+        amount = _bounded_decimal(text, value)
+        if amount is None:
+            raise InvalidValue(f"{value!r} is not a decimal number")
         if not amount.is_finite():
             raise InvalidValue(f"{value!r} is not a finite number")
         return amount

@@ -53,6 +53,7 @@ from django.http import Http404, HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import Resolver404, resolve
 
+from .broadcasting import audiences
 from .coercion import InvalidValue
 from .conf import rt_settings
 from .connections import LogBudget, TokenBucket, registry
@@ -192,6 +193,7 @@ class RTConsumer(AsyncWebsocketConsumer):
     """Serves the WebSocket of one page rendered by an :class:`~django_rt.RTView`."""
 
     view: RTView | None = None
+    audiences: set[str] | frozenset[str] = frozenset()
     request: HttpRequest | None = None
     page: LivePage | None = None
     hub: Hub | None = None
@@ -274,6 +276,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.outbox.clear()
         if self.hub is not None:
             self.hub.detach(self)
+            self.hub.leave_audiences(self, self.audiences)
             if self.session is not None:
                 self.hub.unwatch_session(self, self.session)
         registry.release(self)
@@ -305,6 +308,15 @@ class RTConsumer(AsyncWebsocketConsumer):
                 await self.close(code=int(close))
             except Exception:
                 self.gone = True
+
+    def receive_broadcast(self, commands: list[dict[str, Any]]) -> None:
+        """The hub hands over commands broadcast to this page's view or groups: they go
+        to the browser as a reply to no event, once the page's access holds."""
+        self.spawn(self._send_broadcast(commands))
+
+    async def _send_broadcast(self, commands: list[dict[str, Any]]) -> None:
+        if await self.allowed():
+            await self.send_frame({Key.TYPE: Frame.REPLY, Key.REF: None, Key.COMMANDS: commands})
 
     def end_session(self) -> None:
         """The hub heard that this connection's session ended (on any process)."""
@@ -520,6 +532,9 @@ class RTConsumer(AsyncWebsocketConsumer):
                 CloseCode.FORBIDDEN,
             )
         self.view, self.request, self.token = view, request, token
+        if self.hub is not None:
+            self.audiences = await run_in_worker(audiences, view)
+            self.hub.join_audiences(self, self.audiences)
         self.session_alive = identity.alive
         self.access_until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
         page = self.live_page(response, request)

@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from django.apps import apps
@@ -21,6 +21,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError
 from django.db.models import Model, Prefetch, QuerySet
 
+from .broadcasting import BROADCAST_LABEL, decode
 from .changes import DELETE, Change, get_feed, needs_resync
 from .conf import rt_settings
 from .live import reads
@@ -46,6 +47,14 @@ class Client(Protocol):
 
     def refresh(self) -> list[dict[str, Any]]:
         """Run the page's view again and render it (a deleted row must disappear)."""
+        ...
+
+
+class BroadcastClient(Protocol):
+    """What the hub needs of a connection to hand it broadcast commands."""
+
+    def receive_broadcast(self, commands: list[dict[str, Any]]) -> None:
+        """Send ``commands`` to the page, without waiting."""
         ...
 
 
@@ -171,7 +180,9 @@ class Hub:
         #: statement that wrote rows nobody named) reaches them too.
         self.rows: dict[str, set[str]] = {}
         self.pending: list[Change] = []
-        self.sessions: dict[str, set[SessionClient]] = {}  # session_hash() -> connections
+        self.sessions: dict[str, set[SessionClient]] = {}
+        #: Broadcast audiences (a view class, a group) -> this process's connections.
+        self.audiences: dict[str, set[BroadcastClient]] = {}  # session_hash() -> connections
         self.flushing: asyncio.Task[None] | None = None
         #: Pages that failed on a database error, and the task that updates them once
         #: the database answers again.
@@ -265,15 +276,53 @@ class Hub:
                 self._enqueue, list(changes), context=contextvars.Context()
             )
 
+    # broadcasts ----------------------------------------------------------------------
+
+    def join_audiences(self, client: BroadcastClient, names: Iterable[str]) -> None:
+        """Deliver to ``client`` what is broadcast to any of ``names``."""
+        for name in names:
+            self.audiences.setdefault(name, set()).add(client)
+
+    def leave_audiences(self, client: BroadcastClient, names: Iterable[str]) -> None:
+        for name in names:
+            clients = self.audiences.get(name)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self.audiences[name]
+
+    def deliver_broadcasts(self, changes: list[Change]) -> list[Change]:
+        """Hand broadcast commands to this process's pages of their audience; the other
+        changes, returned, are the database's."""
+        rows = []
+        for change in changes:
+            if change.model != BROADCAST_LABEL:
+                rows.append(change)
+                continue
+            message = decode(change)
+            if message is None:
+                logger.warning("django-rt: a malformed broadcast message was dropped")
+                continue
+            audience, commands = message
+            for client in list(self.audiences.get(audience, ())):
+                try:
+                    client.receive_broadcast(commands)
+                except Exception:  # one broken connection must not cost the others
+                    logger.exception("django-rt: delivering a broadcast failed")
+        return rows
+
     def _enqueue(self, changes: list[Change]) -> None:
-        changes = self.end_sessions(changes)
+        changes = self.deliver_broadcasts(self.end_sessions(changes))
         self.pending.extend(changes)
         if self.flushing is None:
             self.flushing = self.loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
-            await asyncio.sleep(rt_settings.COALESCE_SECONDS)
+            # A lone change goes at once; changes that come while a batch is processed
+            # make the next batch together (an extra wait is optional).
+            if rt_settings.COALESCE_SECONDS:
+                await asyncio.sleep(rt_settings.COALESCE_SECONDS)
             while self.pending:
                 batch, self.pending = self.pending, []
                 for backlog in self.joining.values():
@@ -389,19 +438,36 @@ class Hub:
             clients &= only
         if not clients:
             return
-        updates = await run_in_hub_thread(self._update, changes, clients)
-        for client, ops in updates:
-            if client not in self.clients:
-                continue  # disconnected while its update was computed
-            self.reindex(client)
-            if client.page is not None and isinstance(client.page.failed, DatabaseError):
-                self._retry({client})
-            await self._send(client, ops)
+        sends: list[asyncio.Task[None]] = []
+
+        def ready(client: Client, ops: list[dict[str, Any]]) -> None:
+            # In the hub's thread, page after page: each frame leaves as soon as it is
+            # computed, not after the batch's last page.
+            self.loop.call_soon_threadsafe(
+                lambda: sends.append(self.loop.create_task(self._deliver(client, ops)))
+            )
+
+        await run_in_hub_thread(self._update, changes, clients, ready)
+        await asyncio.sleep(0)  # the last deliveries scheduled from the thread
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _deliver(self, client: Client, ops: list[dict[str, Any]]) -> None:
+        if client not in self.clients:
+            return  # disconnected while its update was computed
+        self.reindex(client)
+        if client.page is not None and isinstance(client.page.failed, DatabaseError):
+            self._retry({client})
+        await self._send(client, ops)
 
     def _update(
-        self, changes: Sequence[Change], clients: set[Client]
+        self,
+        changes: Sequence[Change],
+        clients: set[Client],
+        ready: Callable[[Client, list[dict[str, Any]]], None] | None = None,
     ) -> list[tuple[Client, list[dict[str, Any]]]]:
-        """In a worker thread: refetch once, then update each page."""
+        """In a worker thread: refetch once, then update each page; ``ready`` hears of
+        each page's operations as soon as they are computed."""
         batch = Changes(instances=self._refetch(changes, clients), evaluate=QueryCache())
         batch.tables = {change.model for change in changes}
         updates = []
@@ -422,6 +488,8 @@ class Hub:
                     page.failed = error
                     ops = [stale_op(error)]
             updates.append((client, ops))
+            if ready is not None:
+                ready(client, ops)
         return updates
 
     def _refetch(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,14 +12,29 @@ from django.core.exceptions import DisallowedRedirect
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeData, SafeString
 
+from .live.html import neutralise
 from .protocol import Action, CommandKey, DispatchKey
 
 _NEEDS_SELECTOR = frozenset(Action) - {Action.REDIRECT, Action.DISPATCH}
 _HTML_ACTIONS = frozenset({Action.HTML, Action.APPEND, Action.PREPEND, Action.REPLACE})
 #: The schemes a redirect may use (rt.js follows only these, too).
 _REDIRECT_SCHEMES = frozenset({"http", "https"})
+#: Attributes whose value the browser loads, follows or submits to as a URL ...
+URL_ATTRIBUTES = frozenset(
+    ["href", "src", "action", "formaction", "xlink:href", "data", "poster", "cite"]
+    + ["background", "codebase", "longdesc", "usemap", "manifest", "ping", "icon", "lowsrc"]
+    + ["dynsrc", "classid", "archive", "profile"]
+)
+#: ... and the schemes that make such a URL run script (or hold a document of its own).
+SCRIPT_SCHEMES = frozenset(["javascript", "vbscript", "data"])
+#: Attributes whose value is a whole document (it runs its own scripts).
+DOCUMENT_ATTRIBUTES = frozenset(["srcdoc"])
+# What the browser drops from a URL before it reads the scheme (C0 controls and spaces at
+# the ends, tabs and newlines anywhere); dropped everywhere here, to be sure.
+_IGNORED_IN_URLS = re.compile(r"[\x00-\x20\x7f]+")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
 class RTResponse:
@@ -54,6 +71,9 @@ class RTResponse:
             raise ValueError(f"RTResponse({action.value!r}) needs a CSS selector")
         if action is Action.ATTR and not isinstance(content, Mapping):
             raise TypeError('RTResponse(..., action="attr") takes a dict of attribute values')
+        if action is Action.ATTR:
+            for name, value in content.items():
+                _check_attribute(str(name), value)
         if action is Action.REDIRECT:
             # As Django's HttpResponseRedirect: no javascript:, data:, ... URLs.
             scheme = urlsplit(str(content)).scheme
@@ -90,7 +110,8 @@ class RTResponse:
         """The command as the client applies it."""
         content = self.content
         if self.action in _HTML_ACTIONS:
-            content = "" if content is None else str(conditional_escape(content))
+            # A marker-like comment in it would capture the patches of a live region.
+            content = "" if content is None else neutralise(str(conditional_escape(content)))
         elif self.action in (Action.TEXT, Action.ADD_CLASS, Action.REMOVE_CLASS):
             content = "" if content is None else str(content)
         elif self.action is Action.ATTR:
@@ -119,6 +140,42 @@ class RTResponse:
         return self.as_command() == other.as_command()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _check_attribute(name: str, value: Any) -> None:
+    """Refuse what would run script in the page: an event handler attribute, a URL with a
+    script scheme, a document. A value marked safe (``mark_safe``) is the caller's word."""
+    if value is None or isinstance(value, bool | SafeData):
+        return
+    attribute = name.strip().lower()
+    if attribute.startswith("on"):
+        raise ValueError(
+            f'RTResponse(..., action="attr") refused to set {name!r}: an event handler '
+            "attribute runs its value as script. Bind the event with @RTView.event instead, "
+            "or pass a value marked safe (django.utils.safestring.mark_safe) that you trust."
+        )
+    if attribute in DOCUMENT_ATTRIBUTES:
+        raise ValueError(
+            f'RTResponse(..., action="attr") refused to set {name!r}: its value is a document '
+            "that runs its own scripts. Pass a value marked safe (mark_safe) that you trust."
+        )
+    if attribute in URL_ATTRIBUTES:
+        scheme = script_scheme(str(value))
+        if scheme is not None:
+            raise ValueError(
+                f'RTResponse(..., action="attr") refused to set {name!r} to a {scheme}: URL, '
+                "which would run script in the page. Use an http(s) or relative URL, or pass "
+                "a value marked safe (mark_safe) that you trust."
+            )
+
+
+def script_scheme(url: str) -> str | None:
+    """The scheme of ``url`` if it is one that runs script (``javascript:``, ``vbscript:``,
+    ``data:``), as a browser reads it: entities decoded (in case the value ever goes
+    through HTML), spaces and control characters dropped."""
+    match = _SCHEME.match(_IGNORED_IN_URLS.sub("", html.unescape(url)))
+    scheme = match.group(1).lower() if match else None
+    return scheme if scheme in SCRIPT_SCHEMES else None
 
 
 def as_commands(result: Any, handler_name: str) -> list[dict[str, Any]]:

@@ -106,6 +106,15 @@ class RTView(TemplateView):
         self.rt_context_tables = frozenset(tables)
         return context
 
+    def get_rt_groups(self) -> list[str]:
+        """The names of the broadcast groups this page joins (``django_rt.broadcast(name,
+        ...)`` reaches it). None by default; a per-user group is the common case::
+
+            def get_rt_groups(self):
+                return [f"user-{self.request.user.pk}"]
+        """
+        return []
+
     def rt_context_dependencies(self) -> frozenset[Dependency]:
         """What the page depends on through its context: the tables read by computing
         it, or everything when that is unknown."""

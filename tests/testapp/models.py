@@ -83,3 +83,13 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Label(models.Model):
+    """A row keyed by text: primary keys with dots, dashes, percent signs, spaces..."""
+
+    code = models.CharField(primary_key=True, max_length=40)
+    name = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.name

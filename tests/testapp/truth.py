@@ -106,3 +106,17 @@ class FragileView(RTView):
         context = super().get_context_data(**kwargs)
         context["entries"] = Entry.objects.order_by("pk")
         return context
+
+
+class BroadcastView(RTView):
+    """A page that joins its user's broadcast group."""
+
+    template_name = "testapp/example.html"
+
+    def get_rt_groups(self) -> list[str]:
+        user = self.request.user
+        return [f"user-{user.pk}"] if user.is_authenticated else []
+
+
+class BroadcastChildView(BroadcastView):
+    pass

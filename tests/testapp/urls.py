@@ -25,5 +25,8 @@ urlpatterns = [
     path("truth/notes/", truth.NotesView.as_view()),
     path("truth/items/", truth.ItemsView.as_view()),
     path("truth/fragile/", truth.FragileView.as_view()),
+    path("truth/broadcast/", truth.BroadcastView.as_view()),
+    path("truth/broadcast/child/", truth.BroadcastChildView.as_view()),
     path("sec/", include("tests.testapp.security")),
+    path("live/labels/", views.LiveLabelsView.as_view()),
 ]

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from django_rt import EventTarget, RTResponse, RTView
 
-from .models import Entry
+from .models import Entry, Label
 
 
 class ExampleView(RTView):
@@ -185,4 +185,16 @@ class EntryDetailView(RTView):
         context = super().get_context_data(**kwargs)
         context["entry"] = get_object_or_404(Entry, pk=kwargs["pk"])
         context["others"] = Entry.objects.exclude(pk=kwargs["pk"]).order_by("name")
+        return context
+
+
+class LiveLabelsView(RTView):
+    """Rows keyed by text, and one row's name shown as trusted HTML (``|safe``)."""
+
+    template_name = "testapp/pages/labels.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["labels"] = Label.objects.exclude(code="note").order_by("code")
+        context["note"] = Label.objects.filter(code="note").first()
         return context

@@ -70,8 +70,15 @@ def needs_resync(changes: Sequence[Change]) -> bool:
 
 def own_model(label: str) -> bool:
     """Whether ``label`` is one of django-rt's own models (the outbox): no page shows
-    them, and no feed carries their changes."""
-    return label.startswith("django_rt.")
+    them, and no feed carries their changes. (The messages that django-rt sends through
+    the feed, a session's end or a broadcast, have labels of their own that name no
+    model, and travel like any change.)"""
+    app_label, _, model = label.partition(".")
+    if app_label != "django_rt":
+        return False
+    from django.apps import apps
+
+    return model in apps.all_models.get("django_rt", {})
 
 
 Subscriber = Callable[[Sequence[Change]], None]

@@ -10,11 +10,17 @@ Run once per compiled template (Django caches compiled templates), right after
   node (``{% block %}``, ``{% extends %}``), and free of nodes whose output depends on
   what was rendered before them in the same pass (``{% cycle %}``, ``{% ifchanged %}``,
   ``{{ block.super }}``).
+
+Nodes right after a ``<pre>`` or ``<listing>`` start tag, an ``&`` or a carriage return
+are not markable: a comment there would change how the browser reads the page (see
+``html.State.edge``). Neither are the nodes after them, up to the next literal text: an
+output may be empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from django.template import Node, NodeList
@@ -36,7 +42,7 @@ from django.templatetags.i18n import LanguageNode
 from django.templatetags.l10n import LocalizeNode
 from django.templatetags.tz import LocalTimeNode, TimezoneNode
 
-from .html import DATA, State, scan
+from .html import DATA, TABLE_SECTIONS, Mode, State, neutralise, scan
 
 ANALYSED = "_rt_analysed"
 MARKABLE = "_rt_markable"
@@ -48,6 +54,12 @@ OPAQUE = "_rt_opaque"
 #: neighbours (``forloop``, an include that may read it), so a row added or removed
 #: means rendering every item again, not only the new ones.
 POSITIONAL = "_rt_positional"
+#: It stands directly in a ``<tbody>``, ``<thead>``, ``<tfoot>`` or ``<tr>``: as a region, its
+#: output may hold rows, but no text of its own (the browser would move it out of the table).
+IN_TABLE_SECTION = "_rt_in_table_section"
+#: It stands in SVG or MathML content: as a region, its output may hold text, not markup
+#: (the client parses a patch as HTML, where an SVG element would lose its namespace).
+IN_FOREIGN = "_rt_in_foreign"
 
 _STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
 # Block tags known to show their children's output as it is.
@@ -66,6 +78,20 @@ _PASS_THROUGH = (
 # A {% block %} renders from the block context of the whole template: a node that holds
 # one cannot be rendered again alone.
 _ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode, BlockNode)
+
+
+class MarkerLikeText(TextNode):
+    """Template text that holds comments which would read as markers (``<!--rt:3-->``).
+
+    Django renders text nodes without ``render_annotated``'s detour, so the recorder never
+    sees them: this one neutralises them itself in a tracked render (see
+    ``html.neutralise``), and renders as Django does otherwise.
+    """
+
+    def render_annotated(self, context: Any) -> str:
+        from .recorder import current
+
+        return self.s if current() is None else neutralise(self.s)
 
 
 def analyse_template(nodelist: NodeList) -> None:
@@ -132,9 +158,12 @@ def _analyse(
     """Annotate ``nodelist`` read from ``state``; return the state after it and whether
     it holds an order-dependent node."""
     dependent = False
-    for node in nodelist:
+    for index, node in enumerate(nodelist):
         if isinstance(node, TextNode):
             state = scan(state, node.s)
+            if neutralise(node.s) != node.s and isinstance(nodelist, list):
+                nodelist[index] = text = MarkerLikeText(node.s)
+                vars(text).update(vars(node))  # its token and origin, for debug pages
             continue
         start = DATA if (blocks_from_data and isinstance(node, BlockNode)) else state
         markable = start.markable
@@ -145,6 +174,8 @@ def _analyse(
             ends.append(end)
             inner_dependent = inner_dependent or child_dependent
         setattr(node, MARKABLE, markable)
+        setattr(node, IN_TABLE_SECTION, bool(start.open) and start.open[-1] in TABLE_SECTIONS)
+        setattr(node, IN_FOREIGN, start.foreign)
         setattr(node, OPAQUE, bool(ends) and not isinstance(node, _PASS_THROUGH))
         if isinstance(node, ForNode):
             setattr(node, POSITIONAL, _positional(node))
@@ -162,6 +193,9 @@ def _analyse(
         if ends:
             # A node whose branches end elsewhere (an unclosed tag) moves where later text stands.
             state = next((end for end in ends if end != start), start)
-        elif not markable:
+            if start.edge and state.mode is Mode.DATA and not state.edge:
+                state = replace(state, edge=start.edge)  # it may render nothing at all
+        elif not markable and start.mode is not Mode.DATA:
             state = scan(start, "x")  # the output is opaque text where it stands
+        # (An unmarkable node in element content may render nothing: the state stays.)
     return state, dependent

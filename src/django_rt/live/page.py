@@ -24,6 +24,7 @@ from .recorder import (
     end_marker,
     evaluate_fresh,
     item_key,
+    items_fit,
     start_marker,
     strip_markers,
     within,
@@ -429,6 +430,12 @@ class LivePage:
                 again=again,
                 context_keys=self.context_keys,
             )
+            rendered_now = [
+                new.items[key] for key in new.keys if key not in region.items or key in again
+            ]
+            if not items_fit(region.node, rendered_now, nested):
+                hit.add(region_id)  # a new row would not read as an item where it goes
+                continue
             new.hashes = hashes
             for key in (set(region.keys) - set(keys)) | again:
                 self._drop(f"{region_id}{Marker.ITEM}{key}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,8 +32,9 @@ from django.template.base import Template, Variable
 from django.template.defaulttags import ForNode
 
 from ..protocol import Marker
-from .analysis import MARKABLE, OPAQUE, REGION
-from .html import is_balanced
+from .analysis import IN_FOREIGN, IN_TABLE_SECTION, MARKABLE, OPAQUE, REGION
+from .html import Reading, neutralise, neutralise_at
+from .html import read as read_html
 
 if TYPE_CHECKING:
     from .proxies import Dependency, ProxyRegistry, RTModelProxy
@@ -62,12 +63,22 @@ def strip_markers(html: str) -> str:
     return MARKERS.sub("", html)
 
 
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def item_key(pk: Any) -> str:
-    """A primary key as it stands in an item marker (no ``-``, ``>`` or spaces)."""
-    return _KEY_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", str(pk))
+    """A primary key as it stands in an item marker and in region ids.
+
+    The UTF-8 bytes of everything outside ``[A-Za-z0-9_]`` (``%`` included) are
+    percent-encoded: distinct keys stay distinct, and a key holds no ``.`` or ``#`` (the
+    separators of region ids: ``4#17.1`` is region 1 in item 17 of list 4) and nothing
+    that could end a comment (``-``, ``>``).
+    """
+    return _KEY_UNSAFE.sub(_percent_encoded, str(pk))
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -128,6 +139,10 @@ class Session:
         #: it (``("c", name)``), so that a value the view computed is a region of its
         #: own, which a run of the view again updates without touching the rest.
         self.context_keys: frozenset[str] = frozenset()
+        #: Ids of the regions made so far, in order: whose markers went into the output.
+        self.written: list[str] = []
+        #: Those whose output holds text of its own outside any element.
+        self.loose_text: set[str] = set()
 
     @property
     def root(self) -> Frame:
@@ -236,13 +251,15 @@ def _render_unmarked(session: Session, node: Node, context: Context) -> str:
 
 def render_node(session: Session, node: Node, context: Context) -> str:
     if session.suppressed or not getattr(node, MARKABLE, None):
-        # Not element content (or not analysed): nothing inside may carry markers.
-        return _render_unmarked(session, node, context)
+        # Not element content (or not analysed): nothing inside may carry markers. None of
+        # it is ours either: marker-like comments are neutralised (once, outermost).
+        output = _render_unmarked(session, node, context)
+        return output if session.suppressed else neutralise(output)
     if not getattr(node, REGION, False):
         # {% ifchanged %} compares what its children render: markers would differ.
         if getattr(node, OPAQUE, False):
-            return _render_unmarked(session, node, context)
-        return _render_plain(node, context)
+            return neutralise(_render_unmarked(session, node, context))
+        return _render_own(session, node, context)
     parent = session.frames[-1]
     frame = Frame(parent.child_id())
     session.frames.append(frame)
@@ -254,6 +271,7 @@ def render_node(session: Session, node: Node, context: Context) -> str:
         parent.deps |= frame.deps
         return frame_output(frame)
     session.regions[region.id] = region
+    session.written.append(region.id)
     return start_marker(region.id) + region.html + end_marker(region.id)
 
 
@@ -261,21 +279,159 @@ def frame_output(frame: Frame) -> str:
     return frame.__dict__.pop("output")  # type: ignore[no-any-return]
 
 
+def _render_own(session: Session, node: Node, context: Context) -> str:
+    """Render ``node`` as Django does. If no marker of ours went into its output, none of
+    it is ours: marker-like comments are neutralised (otherwise each part already was,
+    node by node, as it was rendered)."""
+    written = len(session.written)
+    output = _render_plain(node, context)
+    return neutralise(output) if len(session.written) == written else output
+
+
+# markers as the browser reads them ------------------------------------------------------
+
+
+def settle(
+    session: Session, frame: Frame, output: str, keys: list[str], since: int
+) -> tuple[str, Reading, bool]:
+    """Check the markers in ``frame``'s output as a browser will read it.
+
+    The analysis placed markers by the template's text; what nodes rendered may still
+    swallow one into a tag (``a <b`` from a ``|safe`` value), put one right after a
+    ``<pre>`` whose first newline it would keep, or split a character reference. Every
+    marker of a region made in this frame (since ``session.written[since]``), and of
+    the frame's own list items (``keys``), must be read as a comment that changes
+    nothing around it, exactly once: a region whose markers are not is dropped (its
+    reads go to ``frame``: coarser, never wrong), with the regions around it in the
+    frame. Marker-like comments the engine did not write here are neutralised, copies of
+    real markers included. What a region holds was checked when it was made: the
+    reading goes past it.
+
+    Returns the output, what :func:`~django_rt.live.html.read` found in it, and whether
+    the frame's own items keep their markers.
+    """
+    made = [rid for rid in session.written[since:] if rid in session.regions]
+    regions = session.regions
+    reading = read_html(output, {rid: regions[rid].html for rid in made}, session.loose_text)
+    if not made and not keys and not reading.markers:
+        return output, reading, True
+    own = frame.id + Marker.ITEM  # the owner of the frame's own items: never a region id
+    listed = True
+    while True:
+        skipped = reading.skipped
+        owners: dict[str, str] = {}  # marker text -> the region that stands or falls with it
+        for rid in made:
+            if skipped and _within_any(rid, skipped):
+                continue  # read past, with the region around it
+            region = session.regions[rid]
+            for name in (rid, *(f"{rid}{Marker.ITEM}{key}" for key in region.keys)):
+                owners[Marker.START + name] = owners[Marker.END + name] = rid
+        for key in keys:
+            owners[Marker.START + own + key] = owners[Marker.END + own + key] = own
+        seen: set[str] = set()
+        wrong: set[str] = set()
+        forged: list[int] = []
+        for comment in reading.markers:
+            owner = owners.get(comment.data) if comment.exact else None
+            if owner is None or (owner in skipped and not comment.read_past):
+                forged.append(comment.start)  # not ours, or a copy of one read past
+            elif not comment.placed or comment.data in seen:
+                wrong.add(owner)
+            seen.add(comment.data)
+        for data, owner in owners.items():
+            if data not in seen and owner not in skipped:  # (a list read past: its items)
+                wrong.add(owner)
+        for rid in list(wrong):  # and the regions (and items) around them in this frame
+            for at, char in enumerate(rid):
+                if char in ".#" and (owner := owners.get(Marker.START + rid[:at])) is not None:
+                    wrong.add(owner)
+        if not wrong and not forged:
+            return output, reading, listed
+        # A keyed list's output is its items: the HTML kept for each would still hold them.
+        listed = listed and not (forged and keys) and own not in wrong
+        output = neutralise_at(output, forged)
+        for data, owner in owners.items():
+            if owner in wrong:
+                output = output.replace(f"<!--{data}-->", "")
+        for rid in wrong - {own}:
+            frame.deps |= session.regions.pop(rid).deps
+        made = [rid for rid in made if rid not in wrong]
+        keys = [] if own in wrong else keys
+        # Taking out a marker that a tag or a comment swallowed moves where that one ends.
+        reading = read_html(output, {rid: regions[rid].html for rid in made}, session.loose_text)
+
+
+def _within_any(region_id: str, regions: frozenset[str]) -> bool:
+    """Whether ``region_id`` is nested in one of ``regions``."""
+    at = len(region_id)
+    while (at := max(region_id.rfind(".", 0, at), region_id.rfind(Marker.ITEM, 0, at))) > 0:
+        if region_id[:at] in regions:
+            return True
+    return False
+
+
+def _without_items(output: str, list_id: str, keys: list[str]) -> str:
+    for key in keys:
+        item = f"{list_id}{Marker.ITEM}{key}"
+        output = output.replace(start_marker(item), "").replace(end_marker(item), "")
+    return output
+
+
+def finish(session: Session, html: str) -> str:
+    """A page's HTML once rendered, its markers checked as the browser reads the whole
+    page (see :func:`settle`); the reads of regions dropped go to the page."""
+    return settle(session, session.root, html, [], 0)[0]
+
+
+def items_fit(node: Node, items: Iterable[str], nested: Mapping[str, Region]) -> bool:
+    """Whether list items rendered alone (new rows) can go into the page as they are:
+    each balanced, with its own markers read as placed, no text of its own where a table
+    would move it out, no markup in SVG. ``nested``: the regions made inside them (checked
+    then)."""
+    checked = {rid: region.html for rid, region in nested.items()}
+    for html in items:
+        reading = read_html(html, checked)
+        if not reading.balanced:
+            return False
+        seen: set[str] = set()
+        for comment in reading.markers:
+            # Only the markers of the regions made in it, read past once each.
+            if not (comment.read_past and comment.placed) or comment.data in seen:
+                return False
+            seen.add(comment.data)
+        if reading.loose_text and getattr(node, IN_TABLE_SECTION, False):
+            return False
+        if getattr(node, IN_FOREIGN, False) and "<" in html:
+            return False
+    return True
+
+
 def render_region(session: Session, node: Any, context: Context, frame: Frame) -> Region | None:
     """Render ``node`` into ``frame``; the region it makes, or ``None`` if it makes none
     (then the output waits in the frame for :func:`frame_output`)."""
+    since = len(session.written)
     keyed = _keyed_sequence(node, context)
     if keyed is not None:
         output, keys, items = _render_keyed_for(session, node, context, frame, *keyed)
     elif getattr(node, OPAQUE, False):
         # {% filter upper %}, {% spaceless %}, a custom block tag: what its children render
         # is rewritten before it is shown, markers included. No markers inside.
-        output, keys, items = _render_unmarked(session, node, context), [], {}
+        output, keys, items = neutralise(_render_unmarked(session, node, context)), [], {}
     else:
-        output, keys, items = _render_plain(node, context), [], {}
-    if not frame.deps or not is_balanced(output):
-        frame.__dict__["output"] = output
+        output, keys, items = _render_own(session, node, context), [], {}
+    output, reading, listed = settle(session, frame, output, keys, since)
+    if keys and not listed:
+        # A row's markers would not survive as the browser reads them: a plain region.
+        output, keyed, keys, items = _without_items(output, frame.id, keys), None, [], {}
+    # Text of its own directly in a <tr>, <tbody>...: the browser moves it out of the table.
+    # Markup in SVG: a patch, parsed as HTML, would not be SVG.
+    moved = reading.loose_text and getattr(node, IN_TABLE_SECTION, False)
+    moved = moved or (getattr(node, IN_FOREIGN, False) and "<" in output)
+    if not frame.deps or not reading.balanced or moved:
+        frame.__dict__["output"] = _without_items(output, frame.id, keys)
         return None
+    if reading.loose_text:
+        session.loose_text.add(frame.id)
     return Region(
         id=frame.id,
         node=node,
@@ -330,7 +486,7 @@ def _keyed_sequence(node: Any, context: Context) -> tuple[Any, list[Any]] | None
     if not all(isinstance(row, Model) for row in rows):
         return None
     # Keys are read past the proxies: the list does not depend on each row's contents.
-    if len({unwrap(row).pk for row in rows}) != len(rows):
+    if len({item_key(unwrap(row).pk) for row in rows}) != len(rows):
         return None
     return sequence, rows
 

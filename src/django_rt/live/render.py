@@ -24,6 +24,7 @@ from .recorder import (
     Session,
     end_marker,
     evaluate_fresh,
+    finish,
     item_key,
     render_items,
     render_region,
@@ -152,7 +153,7 @@ def render_template(
         else:
             tracked = RTContext(request, autoescape=base.engine.autoescape)
             tracked.push(context or {})
-        html = base.render(tracked)
+        html = finish(session, base.render(tracked))
     return LiveRender(
         html=html,
         regions=session.regions,

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('testapp', '0002_author_entry_done_entry_owner_entry_position_and_more'),
+        ('testapp', '0003_label'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
