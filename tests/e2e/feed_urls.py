@@ -14,7 +14,11 @@ from tests.testapp.views import LiveEntriesView
 
 class WritingEntriesView(LiveEntriesView):
     """The live entries page, whose handlers write: Enter in the text field adds an
-    entry of that name, a click on an entry renames it to what the field holds."""
+    entry of that name, a click on an entry renames it to what the field holds. Its
+    pages join the group ``writers``."""
+
+    def get_rt_groups(self) -> list[str]:
+        return ["writers"]
 
     @RTView.event("keydown.enter", "#typing")
     def add(self, request: Any, name: str = "#typing") -> RTResponse:
