@@ -33,6 +33,7 @@ from .test_live_truth import SHOWN, shown
 ENTRIES = "/procs/entries/"  # the live entries page, whose handlers write
 PICKED = "/truth/picked/"  # values the view picked and computed with queries
 PATHS = (ENTRIES, PICKED)
+WEBSOCKET_PATH = "/rt/ws/"
 #: Long enough for a loaded machine; every wait is a bounded poll.
 WAIT_MS = 30_000
 
@@ -156,6 +157,26 @@ class Pages:
                 )
                 open_page(opened.page, opened.url)
                 self.open.append(opened)
+
+    def crossed(self, loaded_from: Server, socket_to: Server, path: str = ENTRIES) -> Any:
+        """A page loaded from one server whose socket goes to the other, as a load
+        balancer without sticky sessions may send it (listed as ``socket_to``'s)."""
+        socket = f"ws://127.0.0.1:{socket_to.port}{WEBSOCKET_PATH}"
+
+        def elsewhere(route: Any) -> None:
+            response = route.fetch()
+            body = response.text().replace(f'"url":"{WEBSOCKET_PATH}"', f'"url":"{socket}"')
+            assert socket in body
+            route.fulfill(response=response, body=body)
+
+        opened = Open(socket_to, path, new_page(self.context))
+        opened.page.route(loaded_from.url + path, elsewhere)
+        sockets: list[str] = []
+        opened.page.on("websocket", lambda ws: sockets.append(ws.url))
+        open_page(opened.page, loaded_from.url + path)
+        assert sockets == [socket]
+        self.open.append(opened)
+        return opened.page
 
     def on(self, server: Server, path: str = ENTRIES) -> Any:
         return next(o.page for o in self.open if o.server is server and o.path == path)
@@ -310,6 +331,7 @@ def test_redis_stopped_while_writes_go_on(cluster: Cluster, pages: Pages) -> Non
 @only("redis", "database")
 def test_a_killed_server_comes_back_and_its_pages_converge(cluster: Cluster, pages: Pages) -> None:
     b = pages.on(cluster.b)
+    crossed = pages.crossed(loaded_from=cluster.a, socket_to=cluster.b)
     pages.converge()
     cluster.a.kill()
     for opened in pages.of(cluster.a):
@@ -317,6 +339,9 @@ def test_a_killed_server_comes_back_and_its_pages_converge(cluster: Cluster, pag
     add_through(b, "date")  # while A is away: through B and a shell
     wait_names(b, ["date", "apple", "banana", "cherry"])
     cluster.shell("Entry.objects.filter(name='apple').update(position=50)")
+    # A page that A served, on a socket of B's, stays live meanwhile.
+    wait_names(crossed, ["date", "banana", "cherry", "apple"])
+    assert crossed.query_selector("html.rt-connected") is not None
     cluster.a.start()  # on the same port
     for opened in pages.of(cluster.a):
         opened.page.wait_for_selector("html.rt-connected", timeout=WAIT_MS)
