@@ -109,7 +109,28 @@ def note(tables: frozenset[str] | set[str]) -> None:
 
 
 _WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE|UPSERT)\b", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _write_listeners: list[Callable[[frozenset[str], str], None]] = []
+
+
+def _after_close(cursor: Any, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once ``cursor`` (Django's cursor wrapper) is closed."""
+    pending: list[Callable[[], None]] | None = cursor.__dict__.get("_rt_after_close")
+    if pending is None:
+        pending = cursor.__dict__["_rt_after_close"] = []
+        close = cursor.close
+
+        def close_then_notify() -> None:
+            try:
+                close()
+            finally:
+                callbacks = cursor.__dict__.pop("_rt_after_close", [])
+                cursor.__dict__.pop("close", None)
+                for pending_callback in callbacks:
+                    pending_callback()
+
+        cursor.close = close_then_notify
+    pending.append(callback)
 
 
 def on_write(listener: Callable[[frozenset[str], str], None]) -> None:
@@ -131,8 +152,17 @@ def _record(
         tables = tables_in(sql)
         if tables:
             using = context["connection"].alias
-            for listener in _write_listeners:
-                listener(tables, using)
+
+            def notify() -> None:
+                for listener in _write_listeners:
+                    listener(tables, using)
+
+            if _RETURNING.search(sql):
+                # Not done until its rows are read (SQLite commits it only then): the
+                # listeners, which may publish or write, wait for the cursor to close.
+                _after_close(context["cursor"], notify)
+            else:
+                notify()
     return result
 
 
