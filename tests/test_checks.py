@@ -220,7 +220,8 @@ def test_both_missing_give_two_errors():
 # W001 and E003: daphne ------------------------------------------------------------
 
 
-def test_debug_without_daphne_warns():
+def test_debug_without_daphne_warns_under_runserver(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["manage.py", "runserver"])
     with override_settings(DEBUG=True):
         messages = check_settings()
     assert ids(messages) == ["django_rt.W001"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .live.proxies import RTModelProxy, RTQuerySetProxy
     from .live.render import RTContext, render_template
     from .responses import RTResponse
-    from .views import RTView
+    from .views import RTView, live_view
 
 __version__ = "0.1.0"
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "RTResponse",
     "RTUpdateView",
     "RTView",
+    "live_view",
     "render_template",
 ]
 
@@ -51,6 +52,7 @@ _LOCATIONS = {
     "RTModelProxy": ".live.proxies",
     "RTQuerySetProxy": ".live.proxies",
     "render_template": ".live.render",
+    "live_view": ".views",
 }
 
 

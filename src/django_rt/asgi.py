@@ -8,11 +8,18 @@ In ``asgi.py``::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import django
 from django.core.handlers.asgi import ASGIHandler
+
+logger = logging.getLogger("django_rt")
+
+#: Set on the application that :func:`get_asgi_application` builds: the WebSocket path
+#: it routes to django-rt's consumer (system check ``django_rt.W005``).
+ROUTED_PATH_ATTRIBUTE = "rt_websocket_path"
 
 
 def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
@@ -42,6 +49,7 @@ def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = ASGIStaticFilesHandler(http)
+    http = MisroutedHandshakeGuard(http)
     routes = [
         path(rt_settings.WEBSOCKET_PATH.lstrip("/"), RTConsumer.as_asgi()),  # type: ignore[arg-type]
         *websocket_urlpatterns,
@@ -49,4 +57,64 @@ def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
         re_path(r"", WebsocketDenier.as_asgi()),  # type: ignore[arg-type]
     ]
     websocket = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))
-    return ProtocolTypeRouter({"http": http, "websocket": websocket})
+    application = ProtocolTypeRouter({"http": http, "websocket": websocket})
+    setattr(application, ROUTED_PATH_ATTRIBUTE, rt_settings.WEBSOCKET_PATH)
+    return application
+
+
+#: Why a handshake reached the HTTP application, and what to do, by what it carried.
+_NO_WEBSOCKET_SERVER = (
+    "the server speaks no WebSocket: under uvicorn, install a WebSocket library (pip "
+    'install "uvicorn[standard]", or websockets); under manage.py runserver, add '
+    "'daphne' first in INSTALLED_APPS (or serve the project with an ASGI server)"
+)
+_UPGRADE_DROPPED = (
+    "a proxy in front dropped its Upgrade header: pass it on (nginx: proxy_http_version "
+    '1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";)'
+)
+_logged: set[str] = set()
+
+
+class MisroutedHandshakeGuard:
+    """The HTTP side of :func:`get_asgi_application`: a WebSocket handshake for
+    ``WEBSOCKET_PATH`` that arrives as an HTTP request (the server has no WebSocket
+    support, or a proxy dropped the ``Upgrade`` header) is answered ``426 Upgrade
+    Required`` with the reason, and the fix is logged once per process, instead of
+    Django's ``Not Found: /rt/ws/``."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from .conf import rt_settings
+
+        why = None
+        if scope["type"] == "http" and scope.get("path") == rt_settings.WEBSOCKET_PATH:
+            headers = {bytes(name).lower(): bytes(value) for name, value in scope["headers"]}
+            if b"websocket" in headers.get(b"upgrade", b"").lower():
+                why = _NO_WEBSOCKET_SERVER
+            elif b"sec-websocket-key" in headers:
+                why = _UPGRADE_DROPPED
+        if why is None:
+            await self.application(scope, receive, send)
+            return
+        if why not in _logged:
+            _logged.add(why)
+            logger.error(
+                "django-rt: a WebSocket handshake for %s reached Django's HTTP application, "
+                "so pages stay static: %s.",
+                scope["path"],
+                why,
+            )
+        body = f"django-rt: this WebSocket handshake reached the HTTP application: {why}.\n"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 426,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"upgrade", b"websocket"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body.encode()})

@@ -2,10 +2,12 @@
 
 A page's socket ``join``\\ s with its signed token; the consumer rebuilds the page's
 request from the socket's scope, with the session and user as the session store has
-them now, runs the page's own view function (so decorators, ``LoginRequiredMixin``,
+them now, passes it through the project's ``MIDDLEWARE`` (``middleware.py``) and runs
+the page's own view function (so middleware checks, decorators, ``LoginRequiredMixin``,
 ``PermissionRequiredMixin`` and the view's own checks apply again), and keeps the view
-instance for the life of the connection. ``event`` frames then call the handlers that
-the view declared with ``RTView.event``, and nothing else.
+instance for the life of the connection, with what the page's request had active (its
+language, time zone) for every later render and handler. ``event`` frames then call the
+handlers that the view declared with ``RTView.event``, and nothing else.
 
 Frames are handled one at a time, in order; their sync work runs in the connections'
 thread pool (``workers.py``), so a slow handler delays only its own page. Every refused
@@ -35,13 +37,12 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 from urllib.parse import unquote
 
-from asgiref.sync import iscoroutinefunction
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -51,7 +52,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, ResolverMatch
 
 from .broadcasting import audiences
 from .coercion import InvalidValue
@@ -63,6 +64,7 @@ from .live.page import LivePage, morph_op, resync_patch
 from .live.proxies import VIEW
 from .live.recorder import evaluate_fresh
 from .live.render import base_template, stable_hash
+from .middleware import Activation, activated, activation_of, run_page_request
 from .protocol import (
     VERSION,
     CloseCode,
@@ -75,8 +77,8 @@ from .protocol import (
 )
 from .responses import as_commands
 from .sessions import session_hash
-from .tokens import ExpiredToken, InvalidToken, PageToken, user_key, view_path
-from .views import VIEW_CAPTURE_ATTRIBUTE, RTView
+from .tokens import ExpiredToken, InvalidToken, PageToken, user_key
+from .views import VIEW_CAPTURE_ATTRIBUTE, FunctionView, RTView, ViewRefused, live_view_path
 from .workers import run_in_worker
 
 logger = logging.getLogger("django_rt")
@@ -161,6 +163,16 @@ def request_from_scope(
     return request
 
 
+@dataclass
+class ViewRun:
+    """The page's view, run for its socket through the project's middleware."""
+
+    view: RTView | FunctionView | None  # None: it did not run (the response says why)
+    response: HttpResponseBase  # unrendered
+    request: HttpRequest  # as the middleware left it: the one the view received
+    activation: Activation | None  # its language, time zone ... (middleware.py)
+
+
 def _target(value: Any) -> EventTarget:
     if value is None:
         return EventTarget()
@@ -192,9 +204,12 @@ def _resync_ids(value: Any) -> set[str] | None:
 class RTConsumer(AsyncWebsocketConsumer):
     """Serves the WebSocket of one page rendered by an :class:`~django_rt.RTView`."""
 
-    view: RTView | None = None
+    view: RTView | FunctionView | None = None
     audiences: set[str] | frozenset[str] = frozenset()
     request: HttpRequest | None = None
+    #: What the page's request had active (its language, time zone): made active again
+    #: around its handlers and renders.
+    activation: Activation | None = None
     page: LivePage | None = None
     hub: Hub | None = None
     token: PageToken | None = None
@@ -509,21 +524,30 @@ class RTConsumer(AsyncWebsocketConsumer):
         identity = await run_in_worker(load_identity, self.scope)
         if not self.live:
             return
-        request = request_from_scope(self.scope, token.path, identity)
-        if user_key(request) != token.user:
-            raise Refused(
-                ErrorCode.FORBIDDEN,
-                "the page was loaded by another user; reload the page",
-                CloseCode.FORBIDDEN,
-            )
         # A token signed before page ids existed counts as its own page.
         page_id = token.page or hashlib.sha256(raw.encode()).hexdigest()
-        problem = registry.admit(self, page_id, self.user_group(request))
-        if problem is not None:
-            raise Refused(ErrorCode.TOO_MANY_CONNECTIONS, problem, CloseCode.TOO_MANY_CONNECTIONS)
-        view, response = await self.run_view(request, token)
+
+        def admit(request: HttpRequest) -> None:
+            # Once the project's middleware ran: its user (a custom authentication
+            # middleware's too) is the one the page was loaded by.
+            if user_key(request) != token.user:
+                raise Refused(
+                    ErrorCode.FORBIDDEN,
+                    "the page was loaded by another user; reload the page",
+                    CloseCode.FORBIDDEN,
+                )
+            problem = registry.admit(self, page_id, self.user_group(request))
+            if problem is not None:
+                raise Refused(
+                    ErrorCode.TOO_MANY_CONNECTIONS, problem, CloseCode.TOO_MANY_CONNECTIONS
+                )
+
+        run = await self.run_view(
+            request_from_scope(self.scope, token.path, identity), token, admit
+        )
         if not self.live:
             return
+        view, response, request = run.view, run.response, run.request
         if response.status_code != 200:
             where = response.get("Location")
             raise Refused(
@@ -532,7 +556,8 @@ class RTConsumer(AsyncWebsocketConsumer):
                 CloseCode.FORBIDDEN,
             )
         self.view, self.request, self.token = view, request, token
-        if self.hub is not None:
+        self.activation = run.activation
+        if self.hub is not None and isinstance(view, RTView):  # a function view's: none
             self.audiences = await run_in_worker(audiences, view)
             self.hub.join_audiences(self, self.audiences)
         self.session_alive = identity.alive
@@ -540,6 +565,9 @@ class RTConsumer(AsyncWebsocketConsumer):
         page = self.live_page(response, request)
         html = None
         if page is not None:
+            assert view is not None
+            if run.activation is not None:
+                page.activate = run.activation.active
             page.context_dependencies = view.rt_context_dependencies()
             assert self.hub is not None
             self.hub.attach(self)
@@ -580,31 +608,37 @@ class RTConsumer(AsyncWebsocketConsumer):
         return LivePage(template, response.resolve_context(response.context_data) or {}, request)
 
     async def run_view(
-        self, request: HttpRequest, token: PageToken
-    ) -> tuple[RTView, HttpResponseBase]:
-        """Run the page's URL through its view function, as a GET would."""
+        self,
+        request: HttpRequest,
+        token: PageToken,
+        check: Callable[[HttpRequest], None] | None = None,
+    ) -> ViewRun:
+        """Run the page's URL through the project's middleware and its view function, as
+        a GET would (``middleware.py``); the response is not rendered. ``check`` sees the
+        request as the middleware left it, before the view runs, and may refuse it."""
+        captured: list[RTView | FunctionView] = []
+
+        def before_view(processed: HttpRequest, match: ResolverMatch) -> None:
+            if check is not None:
+                check(processed)
+            if live_view_path(match.func) != token.view:
+                raise Refused(
+                    ErrorCode.INVALID_TOKEN,
+                    "the page's URL now serves another view; reload the page",
+                    CloseCode.INVALID_TOKEN,
+                )
+            setattr(processed, VIEW_CAPTURE_ATTRIBUTE, captured)
+
         try:
-            match = resolve(request.path_info)
+            outcome = await run_in_worker(run_page_request, request, before_view)
+        except Refused:
+            raise
         except Resolver404:
             raise Refused(
                 ErrorCode.INVALID_TOKEN,
                 "the page's URL no longer resolves",
                 CloseCode.INVALID_TOKEN,
             ) from None
-        view_class = getattr(match.func, "view_class", None)
-        if view_class is None or view_path(view_class) != token.view:
-            raise Refused(
-                ErrorCode.INVALID_TOKEN,
-                "the page's URL now serves another view; reload the page",
-                CloseCode.INVALID_TOKEN,
-            )
-        captured: list[RTView] = []
-        setattr(request, VIEW_CAPTURE_ATTRIBUTE, captured)
-        try:
-            if iscoroutinefunction(match.func):
-                response = await match.func(request, *match.args, **match.kwargs)
-            else:
-                response = await run_in_worker(match.func, request, *match.args, **match.kwargs)
         except (PermissionDenied, Http404) as error:
             message = str(error) or type(error).__name__
             raise Refused(ErrorCode.FORBIDDEN, message, CloseCode.FORBIDDEN) from None
@@ -613,15 +647,25 @@ class RTConsumer(AsyncWebsocketConsumer):
             raise Refused(
                 ErrorCode.HANDLER_ERROR, "the page's view failed", CloseCode.FORBIDDEN
             ) from None
-        finally:
-            delattr(request, VIEW_CAPTURE_ATTRIBUTE)
+        processed = outcome.request or request
+        processed.__dict__.pop(VIEW_CAPTURE_ATTRIBUTE, None)
+        response = outcome.response
+        assert response is not None
+        if not outcome.reached and response.status_code != 200:
+            where = response.get("Location")
+            raise Refused(
+                ErrorCode.FORBIDDEN,
+                f"the project's middleware answered {response.status_code} before the view "
+                "ran" + (f" (to {where})" if where else ""),
+                CloseCode.FORBIDDEN,
+            )
         if not captured and response.status_code == 200:
             raise Refused(
                 ErrorCode.FORBIDDEN,
                 "the view answered without running (a cached response?)",
                 CloseCode.FORBIDDEN,
             )
-        return (captured[0] if captured else None), response  # type: ignore[return-value]
+        return ViewRun(captured[0] if captured else None, response, processed, outcome.activation)
 
     # access -------------------------------------------------------------------------
 
@@ -657,17 +701,20 @@ class RTConsumer(AsyncWebsocketConsumer):
                     CloseCode.SESSION_ENDED,
                 )
                 return False
+
+            def same_user(request: HttpRequest) -> None:
+                if user_key(request) != token.user:
+                    raise Refused(ErrorCode.FORBIDDEN, "the page's user signed out or changed")
+
             request = request_from_scope(self.scope, token.path, identity)
-            if user_key(request) != token.user:
-                await self.revoke("the page's user signed out or changed")
-                return False
             try:
-                _, response = await self.run_view(request, token)
+                run = await self.run_view(request, token, same_user)
             except Refused as refused:
                 await self.revoke(str(refused))
                 return False
             if not self.live:
                 return False
+            response, request = run.response, run.request
             if response.status_code != 200:
                 where = response.get("Location")
                 await self.revoke(
@@ -775,11 +822,12 @@ class RTConsumer(AsyncWebsocketConsumer):
         view knows what the page shows now."""
         view, page = self.view, self.page
         assert view is not None and page is not None
-        try:
-            context = view.rt_get_context_data(**view.kwargs)
-        except (Http404, PermissionDenied, ObjectDoesNotExist):
-            return [{PatchKey.OP: PatchOp.RELOAD}]  # the view now refuses: reload
-        return page.rerun(context, view.rt_context_dependencies())
+        with activation_of(self.activation):
+            try:
+                context = view.rt_get_context_data(**view.kwargs)
+            except (Http404, PermissionDenied, ObjectDoesNotExist, ViewRefused):
+                return [{PatchKey.OP: PatchOp.RELOAD}]  # the view now refuses: reload
+            return page.rerun(context, view.rt_context_dependencies())
 
     # events -------------------------------------------------------------------------
 
@@ -796,7 +844,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         kwargs = self.arguments(handler, frame)
         if not await self.allowed():
             return  # the page's access was revoked: the connection is ending
-        method = getattr(self.view, handler.name)
+        method = activated(getattr(self.view, handler.name), self.activation)
         try:
             if handler.is_async:
                 result = await method(self.request, **kwargs)
@@ -822,7 +870,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         """Re-render what shows the view's own state, after a handler ran; the whole
         context when the handler asked for it (``RTView.rt_rerun()``)."""
         page = self.page
-        if self.view is not None and self.view.rt_rerun_wanted:
+        if isinstance(self.view, RTView) and self.view.rt_rerun_wanted:
             self.view.rt_rerun_wanted = False
             if page is not None:
                 await self.rerun_view(page)

@@ -10,6 +10,7 @@ use) and expires after ``DJANGO_RT['TOKEN_MAX_AGE']`` seconds.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,5 +78,6 @@ def user_key(request: HttpRequest) -> str:
     return str(user.pk)
 
 
-def view_path(view_class: type) -> str:
-    return f"{view_class.__module__}.{view_class.__qualname__}"
+def view_path(view: type | Callable[..., Any]) -> str:
+    """What a token names a view by: its class (or function) and module."""
+    return f"{view.__module__}.{view.__qualname__}"

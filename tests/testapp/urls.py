@@ -30,4 +30,5 @@ urlpatterns = [
     path("sec/", include("tests.testapp.security")),
     path("forms/", include("tests.testapp.forms_views")),
     path("live/labels/", views.LiveLabelsView.as_view()),
+    path("int/", include("tests.testapp.integration")),
 ]

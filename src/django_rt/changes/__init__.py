@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
@@ -285,12 +285,25 @@ class _ProcessFeed:
 get_feed = _ProcessFeed()
 
 
+#: Set while ``migrate`` runs in this process, until every table exists (django-rt's
+#: own ``post_migrate``): the feed's own tables may not exist yet.
+migrating = threading.Event()
+
+
+@receiver(pre_migrate, dispatch_uid="django_rt.changes.migrating")
+def _migrating(sender: Any, **kwargs: Any) -> None:
+    migrating.set()
+
+
 @receiver(post_migrate, dispatch_uid="django_rt.changes.migrated")
 def _migrated(sender: Any, using: str, **kwargs: Any) -> None:
     """Once per ``migrate`` (django-rt's own ``post_migrate``, when every table exists):
     let the feed create what it needs in the database, and remove the triggers that a
     former :class:`~django_rt.changes.postgres.PostgresFeed` left there."""
-    if getattr(sender, "name", None) != "django_rt" or feed_problems(rt_settings.CHANGE_FEED):
+    if getattr(sender, "name", None) != "django_rt":
+        return
+    migrating.clear()
+    if feed_problems(rt_settings.CHANGE_FEED):
         return  # a bad setting is the system check's to report
     from . import postgres
 

@@ -29,7 +29,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import RESYNC_ALL, Change, ChangeFeed, Subscriber, count, flag, name, seconds
+from . import RESYNC_ALL, Change, ChangeFeed, Subscriber, count, flag, migrating, name, seconds
 from .transport import Backoff, Subscribers, Worker, decode, encode, visible
 
 if TYPE_CHECKING:
@@ -99,8 +99,18 @@ class DatabaseFeed(ChangeFeed):
         if using != self.alias:  # another database's transaction: publish after it
             transaction.on_commit(lambda: self.publish(changes), using=using)
             return
+        if migrating.is_set() and not self._outbox_exists():
+            # The migrate that creates the outbox writes before it exists (SQLite rebuilds
+            # a table to alter it, a data migration saves rows): no reader can miss them.
+            return
         self._write(changes)
         transaction.on_commit(lambda: self._subscribers.deliver(changes), using=using)
+
+    def _outbox_exists(self) -> bool:
+        from ..models import OutboxEntry
+
+        tables = connections[self.alias].introspection.table_names()
+        return OutboxEntry._meta.db_table in tables
 
     def publish(self, changes: Sequence[Change]) -> None:
         """Write the batch now (its own transaction, unless one is open on the feed's

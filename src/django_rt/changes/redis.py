@@ -214,7 +214,9 @@ class RedisFeed(ChangeFeed):
                     self.ready.set()
                     if failed:  # pages may have rendered before we knew where to start
                         self._subscribers.deliver([RESYNC_ALL])
-                elif failed and self._trimmed_past(client, last):
+                elif failed:
+                    # While Redis was away, a process may have written and exited with
+                    # its batches unsent: what this process missed is unknown.
                     self._subscribers.deliver([RESYNC_ALL])
                 failed = False
                 backoff.reset()

@@ -3,12 +3,14 @@ turns into patch operations for its browser."""
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db.models import Model, QuerySet
@@ -223,6 +225,20 @@ def _replace_span(html: str, region_id: str, inner: str) -> str:
     return html[: at + len(start)] + inner + html[stop:]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _activated(method: F) -> F:
+    """Run a method of the page with the page's activation (see ``LivePage.activate``)."""
+
+    @functools.wraps(method)
+    def run(self: LivePage, *args: Any, **kwargs: Any) -> Any:
+        with self.activate():
+            return method(self, *args, **kwargs)
+
+    return cast(F, run)
+
+
 class LivePage:
     """The live state of one page: rendered with tracking, kept up to date."""
 
@@ -241,9 +257,14 @@ class LivePage:
         #: Why the last update failed, until the page renders again: the browser was
         #: told (``stale``), and any change runs the view again and morphs the page.
         self.failed: Exception | None = None
+        #: Entered around every render and update of the page, in whatever thread runs
+        #: it: what its request had active (``middleware.Activation.active``: its
+        #: language, time zone). Pages whose ``activate`` differ render differently.
+        self.activate: Callable[[], AbstractContextManager[Any]] = nullcontext
 
     # rendering ---------------------------------------------------------------------
 
+    @_activated
     def render(self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None) -> str:
         """Render the whole page again and start over with its regions (the rows it
         already shows keep their proxies, which hold the freshest copies)."""
@@ -328,6 +349,7 @@ class LivePage:
 
     # updates -----------------------------------------------------------------------
 
+    @_activated
     def update(self, changes: Changes) -> list[dict[str, Any]]:
         """The patch operations that bring the browser up to date with ``changes``.
 
@@ -363,6 +385,7 @@ class LivePage:
         hit = {rid for rid in hit if not any(within(item, rid) for item in rendered)}
         return ops + self._rerender_regions(hit, deleted, changes.evaluate)
 
+    @_activated
     def update_view(self) -> list[dict[str, Any]]:
         """The patch operations for what the view's own state changed (after an event)."""
         return self._rerender_regions(set(self.index.get(VIEW, ())), set(), None)
