@@ -9,10 +9,12 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import django
 import pytest
 from django import forms
 from django.db import connection
 from django.template import Context, Engine, Library, Template
+from django.template.backends.django import DjangoTemplates
 from django.template.defaultfilters import register as default_filters
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
@@ -239,6 +241,50 @@ def test_includes_keep_their_regions(data: SimpleNamespace) -> None:
         Template('<ul>{% include "testapp/live/item.html" %}</ul>'), lambda: {"entry": data.entry}
     )
     assert '<li class="item"><!--rt:' in live.html
+
+
+# partials -----------------------------------------------------------------------------
+
+partials = pytest.mark.skipif(
+    django.VERSION < (6, 0), reason="template partials ({% partialdef %}) are new in Django 6.0"
+)
+PAGE = (
+    "{% partialdef card %}<article>{{ entry.name }}</article>{% endpartialdef %}"
+    "<main>{% partial card %}{% partialdef note inline %}<small>{{ entry.position }}</small>"
+    "{% endpartialdef %}</main>"
+)
+
+
+@partials
+def test_a_page_with_partials_renders_with_tracking(data: SimpleNamespace) -> None:
+    templates = engine(**{"page.html": PAGE})
+    live = assert_same(templates.get_template("page.html"), lambda: {"entry": data.entry})
+    assert "<article><!--rt:" in live.html and "<small><!--rt:" in live.html
+
+
+@partials
+def test_a_partial_renders_with_tracking(data: SimpleNamespace) -> None:
+    templates = engine(**{"page.html": PAGE})
+    live = assert_same(templates.get_template("page.html#card"), lambda: {"entry": data.entry})
+    assert strip_markers(live.html) == "<article>alpha</article>"
+    assert live.html == "<article><!--rt:1-->alpha<!--/rt:1--></article>"
+
+
+@partials
+def test_a_partial_renders_with_tracking_through_the_backend(data: SimpleNamespace) -> None:
+    """As ``RTView`` renders ``template_name = "page.html#note"``."""
+    backend = DjangoTemplates(
+        {
+            "NAME": "partials",
+            "DIRS": [],
+            "APP_DIRS": False,
+            "OPTIONS": {
+                "loaders": [("django.template.loaders.locmem.Loader", {"page.html": PAGE})]
+            },
+        }
+    )
+    live = render_template(backend.get_template("page.html#note"), {"entry": data.entry})
+    assert live.html == f"<small><!--rt:1-->{data.entry.position}<!--/rt:1--></small>"
 
 
 # querysets and the filters that treat them specially ---------------------------------

@@ -44,6 +44,11 @@ from django.templatetags.tz import LocalTimeNode, TimezoneNode
 
 from .html import DATA, TABLE_SECTIONS, Mode, State, neutralise, scan
 
+try:  # Django 6: template partials
+    from django.template.defaulttags import PartialDefNode
+except ImportError:  # pragma: no cover  (Django 5.2)
+    PartialDefNode = None  # type: ignore[assignment,misc]
+
 ANALYSED = "_rt_analysed"
 MARKABLE = "_rt_markable"
 REGION = "_rt_region"
@@ -76,6 +81,8 @@ _PASS_THROUGH: tuple[type[Node], ...] = (
     LocalTimeNode,
     TimezoneNode,
 )
+if PartialDefNode is not None:  # {% partialdef name inline %} shows its content as it is
+    _PASS_THROUGH += (PartialDefNode,)
 # A {% block %} renders from the block context of the whole template: a node that holds
 # one cannot be rendered again alone.
 _ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode, BlockNode)
