@@ -20,6 +20,8 @@ from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.utils.safestring import mark_safe
 
+from django_rt.live.page import Changes, LivePage
+from django_rt.live.proxies import label
 from django_rt.live.recorder import strip_markers
 from django_rt.live.render import render_template
 
@@ -386,3 +388,20 @@ def test_queryset_indexing_runs_the_queries_django_runs(data: SimpleNamespace, s
     plain = queries(lambda: template.render(Context({"entries": Entry.objects.order_by("pk")})))
     live = queries(lambda: render_template(template, {"entries": Entry.objects.order_by("pk")}))
     assert live == plain
+
+
+def test_a_sliced_list_follows_its_rows(data: SimpleNamespace) -> None:
+    """A keyed list over ``entries|slice``: a row added before the slice's end comes in,
+    the row pushed past it goes."""
+    source = "<ul>{% for e in entries|slice:':2' %}<li>{{ e.name }}</li>{% endfor %}</ul>"
+
+    def context() -> dict[str, Any]:
+        return {"entries": Entry.objects.order_by("position", "pk")}
+
+    page = LivePage(Template(source), context(), None)
+    page.render()
+    new = Entry.objects.create(name="new", position=-1)
+    batch = Changes(instances={(label(Entry), str(new.pk)): new}, tables={label(Entry)})
+    ops = page.update(batch)
+    assert ops and strip_markers(page.html) == Template(source).render(Context(context()))
+    assert "<li>new</li><li>delta</li>" in strip_markers(page.html)
