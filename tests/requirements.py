@@ -1,5 +1,9 @@
 """Tests that need a service skip with a reason where it is missing, and fail instead
-where ``DJANGO_RT_REQUIRE`` names it (CI sets ``DJANGO_RT_REQUIRE=all``)."""
+where ``DJANGO_RT_REQUIRE`` names it (CI sets ``DJANGO_RT_REQUIRE=all``).
+
+The names: ``chromium``, ``node``, ``postgres``, ``redis``, and ``django-suite``
+(Django's own template tests, which ``scripts/django-template-tests`` fetches from PyPI).
+"""
 
 from __future__ import annotations
 

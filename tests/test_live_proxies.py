@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections import OrderedDict, defaultdict, namedtuple
+
 import pytest
 from django.db.models import QuerySet
+from django.forms.utils import ErrorList
 from django.template import Context, Template
 from django.test import RequestFactory
 
 from django_rt import RTContext, RTModelProxy, RTQuerySetProxy
-from django_rt.live.proxies import unwrap, wrap, wrap_deep
+from django_rt.live.proxies import RTObjectProxy, unwrap, wrap, wrap_deep
 from django_rt.live.recorder import Session
 
 from .testapp.models import Author, Entry, Tag
@@ -102,3 +107,112 @@ def test_templates_render_proxies_as_they_render_instances(rows):
     tracked = Template(source).render(RTContext(request, context))
     assert tracked == plain
     assert plain == "first|FIRST|Ada|2|first,second,||first"
+
+
+def test_wrap_deep_keeps_what_needs_no_proxy(rows):
+    _, first, _, _ = rows
+    words, mapping, pair = ["a", "b"], {"a": 1}, ("a", 1)
+    assert wrap_deep(words) is words and wrap_deep(mapping) is mapping
+    assert wrap_deep(pair) is pair
+    nested = [words, first]
+    wrapped = wrap_deep(nested)
+    assert wrapped is not nested and wrapped[0] is words
+
+
+def test_wrap_deep_keeps_container_types(rows):
+    _, first, _, _ = rows
+    errors = ErrorList(["Required."])
+    assert wrap_deep(errors) is errors
+    assert wrap_deep(ErrorList([first]))[0] is first  # its own code renders it: left as is
+
+    class Rows(list):
+        pass
+
+    class Index(defaultdict):
+        pass
+
+    listed = wrap_deep(Rows([first, "x"]))
+    assert type(listed) is Rows and isinstance(listed[0], RTModelProxy) and listed[1] == "x"
+    index = Index(list, {"a": first})
+    indexed = wrap_deep(index)
+    assert type(indexed) is Index and indexed.default_factory is list
+    assert isinstance(indexed["a"], RTModelProxy) and index["a"] is first
+    ordered = OrderedDict(a=first)
+    assert wrap_deep(ordered) is ordered
+    Pair = namedtuple("Pair", "entry label")  # noqa: PYI024
+    pair = Pair(first, "x")
+    assert wrap_deep(pair) is pair
+
+
+class Shelf:
+    """An object with the operators Django's template engine tries."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __getitem__(self, key):
+        return self.items[key]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __lt__(self, other):
+        return len(self) < len(other)
+
+
+def test_object_proxies_have_the_operators_of_what_they_wrap(rows):
+    _, first, _, _ = rows
+    shelf = RTObjectProxy(Shelf([first, 2]), ("v",))
+    for name in ("__getitem__", "__len__", "__iter__", "__lt__"):
+        assert hasattr(shelf, name)
+    assert not hasattr(shelf, "__contains__") and not hasattr(wrap(first), "__len__")
+    (value, deps) = reads(lambda: shelf[0])
+    assert isinstance(value, RTModelProxy) and deps == {("v",)}
+    assert len(shelf) == 2 and list(shelf)[1] == 2 and first in shelf
+    assert shelf < Shelf([1, 2, 3]) and not shelf < shelf
+    with pytest.raises(TypeError):
+        len(wrap(first))
+
+
+def test_wrapped_methods_keep_their_signature(rows):
+    _, first, _, _ = rows
+    method = wrap(first).serializable_value
+    assert inspect.signature(method) == inspect.signature(first.serializable_value)
+    with pytest.raises(TypeError):
+        inspect.signature(method).bind()
+
+
+def test_queryset_indexing_is_djangos(rows):
+    _, first, second, _ = rows
+    queryset = Entry.objects.order_by("name")
+    proxy = wrap(queryset)
+    for index in (-1, slice(-2, None), "count"):
+        with pytest.raises(Exception) as plain:
+            Entry.objects.order_by("name")[index]
+        with pytest.raises(type(plain.value), match=re.escape(str(plain.value))):
+            proxy[index]
+    # Before the render sees the rows, a slice is a queryset of its own ...
+    sliced = proxy[:1]
+    assert isinstance(sliced, RTQuerySetProxy)
+    items, deps = reads(lambda: list(sliced))
+    assert items == [first] and deps == {("t", "testapp.entry")}
+    assert proxy[::2] == [first] and isinstance(proxy[::2][0], RTModelProxy)
+    with pytest.raises(IndexError):
+        proxy[5]
+    assert proxy[1] == second and isinstance(proxy[1], RTModelProxy)
+    # ... after, it is a list of the rows the render saw.
+    session = Session()
+    with session.active():
+        list(proxy)
+        assert proxy[:1] == [first] and isinstance(proxy[:1], list)
+
+
+def test_queryset_proxy_prints_as_django_prints_a_queryset(rows):
+    for index in range(25):
+        Entry.objects.create(name=f"n{index:02}")
+    queryset = Entry.objects.order_by("name")
+    assert str(wrap(queryset)) == repr(wrap(queryset)) == repr(Entry.objects.order_by("name"))
+    assert "...(remaining elements truncated)..." in str(wrap(queryset))

@@ -14,7 +14,7 @@ import contextvars
 import logging
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
@@ -32,6 +32,8 @@ from .workers import run_in_hub_thread
 
 logger = logging.getLogger("django_rt")
 
+C = TypeVar("C")
+
 #: Seconds between the tries of a batch that met a database error, and the longest
 #: wait between two tries to update the pages that it left behind.
 RETRY_DELAYS = (0.1, 0.5, 2.0)
@@ -48,6 +50,32 @@ class Client(Protocol):
     def refresh(self) -> list[dict[str, Any]]:
         """Run the page's view again and render it (a deleted row must disappear)."""
         ...
+
+
+class Members(Generic[C]):
+    """Connections by name (a session, a broadcast audience)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, set[C]] = {}
+
+    def add(self, name: str, member: C) -> None:
+        self.by_name.setdefault(name, set()).add(member)
+
+    def discard(self, name: str, member: C) -> None:
+        members = self.by_name.get(name)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self.by_name[name]
+
+    def get(self, name: str) -> list[C]:
+        return list(self.by_name.get(name, ()))
+
+    def pop(self, name: str) -> set[C]:
+        return self.by_name.pop(name, set())
+
+    def __len__(self) -> int:
+        return len(self.by_name)
 
 
 class BroadcastClient(Protocol):
@@ -180,9 +208,9 @@ class Hub:
         #: statement that wrote rows nobody named) reaches them too.
         self.rows: dict[str, set[str]] = {}
         self.pending: list[Change] = []
-        self.sessions: dict[str, set[SessionClient]] = {}
+        self.sessions: Members[SessionClient] = Members()  # session_hash() -> connections
         #: Broadcast audiences (a view class, a group) -> this process's connections.
-        self.audiences: dict[str, set[BroadcastClient]] = {}  # session_hash() -> connections
+        self.audiences: Members[BroadcastClient] = Members()  # session_hash() -> connections
         self.flushing: asyncio.Task[None] | None = None
         #: Pages that failed on a database error, and the task that updates them once
         #: the database answers again.
@@ -241,29 +269,14 @@ class Hub:
     def watch_session(self, client: SessionClient, session: str) -> None:
         """End ``client`` when the session whose :func:`~django_rt.sessions.session_hash`
         is ``session`` ends."""
-        self.sessions.setdefault(session, set()).add(client)
+        self.sessions.add(session, client)
 
     def unwatch_session(self, client: SessionClient, session: str) -> None:
-        clients = self.sessions.get(session)
-        if clients is not None:
-            clients.discard(client)
-            if not clients:
-                del self.sessions[session]
+        self.sessions.discard(session, client)
 
-    def end_sessions(self, changes: list[Change]) -> list[Change]:
-        """End the connections of the sessions that the feed says ended; the other
-        changes, returned, are the database's."""
-        rows = []
-        for change in changes:
-            if change.model != SESSION_LABEL:
-                rows.append(change)
-                continue
-            for client in self.sessions.pop(change.pk, set()):
-                try:
-                    client.end_session()
-                except Exception:  # one broken connection must not cost the others
-                    logger.exception("django-rt: ending a session's connection failed")
-        return rows
+    def _end_session(self, change: Change) -> None:
+        for client in self.sessions.pop(change.pk):
+            client.end_session()
 
     # changes -----------------------------------------------------------------------
 
@@ -281,38 +294,43 @@ class Hub:
     def join_audiences(self, client: BroadcastClient, names: Iterable[str]) -> None:
         """Deliver to ``client`` what is broadcast to any of ``names``."""
         for name in names:
-            self.audiences.setdefault(name, set()).add(client)
+            self.audiences.add(name, client)
 
     def leave_audiences(self, client: BroadcastClient, names: Iterable[str]) -> None:
         for name in names:
-            clients = self.audiences.get(name)
-            if clients is not None:
-                clients.discard(client)
-                if not clients:
-                    del self.audiences[name]
+            self.audiences.discard(name, client)
 
-    def deliver_broadcasts(self, changes: list[Change]) -> list[Change]:
-        """Hand broadcast commands to this process's pages of their audience; the other
-        changes, returned, are the database's."""
+    def _deliver_broadcast(self, change: Change) -> None:
+        message = decode(change)
+        if message is None:
+            logger.warning("django-rt: a malformed broadcast message was dropped")
+            return
+        audience, commands = message
+        for client in self.audiences.get(audience):
+            client.receive_broadcast(commands)
+
+    def messages(self, changes: list[Change]) -> list[Change]:
+        """Act on django-rt's own messages in ``changes`` (a session that ended, a
+        broadcast); the other changes, returned, are the database's."""
         rows = []
         for change in changes:
-            if change.model != BROADCAST_LABEL:
+            act = self._MESSAGES.get(change.model)
+            if act is None:
                 rows.append(change)
                 continue
-            message = decode(change)
-            if message is None:
-                logger.warning("django-rt: a malformed broadcast message was dropped")
-                continue
-            audience, commands = message
-            for client in list(self.audiences.get(audience, ())):
-                try:
-                    client.receive_broadcast(commands)
-                except Exception:  # one broken connection must not cost the others
-                    logger.exception("django-rt: delivering a broadcast failed")
+            try:
+                act(self, change)
+            except Exception:  # one broken connection must not cost the others
+                logger.exception("django-rt: acting on a %s message failed", change.model)
         return rows
 
+    _MESSAGES: ClassVar[dict[str, Callable[[Hub, Change], None]]] = {
+        SESSION_LABEL: _end_session,
+        BROADCAST_LABEL: _deliver_broadcast,
+    }
+
     def _enqueue(self, changes: list[Change]) -> None:
-        changes = self.deliver_broadcasts(self.end_sessions(changes))
+        changes = self.messages(changes)
         self.pending.extend(changes)
         if self.flushing is None:
             self.flushing = self.loop.create_task(self._flush())

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.template import Node, NodeList
-from django.template.base import TextNode
+from django.template.base import TextNode, VariableNode
 from django.template.defaulttags import (
     AutoEscapeControlNode,
     CommentNode,
@@ -44,11 +44,17 @@ from django.templatetags.tz import LocalTimeNode, TimezoneNode
 
 from .html import DATA, TABLE_SECTIONS, Mode, State, neutralise, scan
 
+try:  # Django 6: template partials
+    from django.template.defaulttags import PartialDefNode
+except ImportError:  # pragma: no cover  (Django 5.2)
+    PartialDefNode = None  # type: ignore[assignment,misc]
+
 ANALYSED = "_rt_analysed"
 MARKABLE = "_rt_markable"
 REGION = "_rt_region"
 #: Block tags that may rewrite what their children render (``{% filter %}``,
-#: ``{% spaceless %}``, ``{% ifchanged %}``, custom block tags): no markers inside them.
+#: ``{% spaceless %}``, ``{% ifchanged %}``, custom block tags), and nodes that work on
+#: ``block.super`` as a value: no markers inside them.
 OPAQUE = "_rt_opaque"
 #: On ``{% for %}`` nodes: an item's output may depend on its position or on its
 #: neighbours (``forloop``, an include that may read it), so a row added or removed
@@ -63,7 +69,7 @@ IN_FOREIGN = "_rt_in_foreign"
 
 _STRUCTURAL = (BlockNode, ExtendsNode, CommentNode, LoadNode)
 # Block tags known to show their children's output as it is.
-_PASS_THROUGH = (
+_PASS_THROUGH: tuple[type[Node], ...] = (
     IfNode,
     ForNode,
     WithNode,
@@ -75,6 +81,8 @@ _PASS_THROUGH = (
     LocalTimeNode,
     TimezoneNode,
 )
+if PartialDefNode is not None:  # {% partialdef name inline %} shows its content as it is
+    _PASS_THROUGH += (PartialDefNode,)
 # A {% block %} renders from the block context of the whole template: a node that holds
 # one cannot be rendered again alone.
 _ORDER_DEPENDENT = (CycleNode, IfChangedNode, ResetCycleNode, BlockNode)
@@ -141,6 +149,16 @@ def _order_dependent(node: Node) -> bool:
     return token is not None and "block.super" in token.contents
 
 
+def _uses_block_super(node: Node) -> bool:
+    """``{{ block.super|upper }}``, ``{% with s=block.super %}``, ``{% if block.super %}``:
+    the parent block's output is a value the node works on, not shown as it is, so no
+    markers may stand in it. A bare ``{{ block.super }}`` shows it as it is."""
+    token = getattr(node, "token", None)
+    if token is None or "block.super" not in token.contents:
+        return False
+    return not (isinstance(node, VariableNode) and token.contents.strip() == "block.super")
+
+
 def _assigns(node: Node) -> bool:
     """``{% tag ... as name %}``, ``{% regroup %}``, ``{% url ... as name %}``: the
     output goes to a variable that later nodes read, so what the tag read belongs to
@@ -176,7 +194,11 @@ def _analyse(
         setattr(node, MARKABLE, markable)
         setattr(node, IN_TABLE_SECTION, bool(start.open) and start.open[-1] in TABLE_SECTIONS)
         setattr(node, IN_FOREIGN, start.foreign)
-        setattr(node, OPAQUE, bool(ends) and not isinstance(node, _PASS_THROUGH))
+        setattr(
+            node,
+            OPAQUE,
+            (bool(ends) and not isinstance(node, _PASS_THROUGH)) or _uses_block_super(node),
+        )
         if isinstance(node, ForNode):
             setattr(node, POSITIONAL, _positional(node))
         setattr(

@@ -13,7 +13,9 @@ A read is recorded as a dependency of the template node being rendered (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import copy
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.db.models import Manager, Model, QuerySet
@@ -21,6 +23,7 @@ from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
     ReverseOneToOneDescriptor,
 )
+from django.db.models.query import REPR_OUTPUT_SIZE
 from django.db.models.query_utils import DeferredAttribute
 
 from . import reads, recorder
@@ -97,14 +100,50 @@ def _proxy_for(instance: Model) -> RTModelProxy:
 
 
 def wrap_deep(value: Any) -> Any:
-    """:func:`wrap`, also inside lists, tuples and dicts (one level of containers each)."""
-    if isinstance(value, list):
-        return [wrap_deep(item) for item in value]
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(wrap_deep(item) for item in value)
-    if type(value) is dict:
-        return {key: wrap_deep(item) for key, item in value.items()}
+    """:func:`wrap`, also inside lists, tuples and dicts (at any depth).
+
+    A container comes back as it is when nothing inside it needs a proxy, and keeps
+    its type when something does: lists, tuples and dicts are rebuilt, a subclass of
+    ``list`` or ``dict`` is copied only if it stores its items as they do (it does not
+    override indexing or iteration); any other subclass (a form's ``ErrorList``, an
+    ``OrderedDict``, a named tuple) is left as it is, since its own methods decide how it
+    renders.
+    """
+    kind = type(value)
+    if kind is list or kind is tuple:
+        items = [wrap_deep(item) for item in value]
+        return kind(items) if _changed(items, value) else value
+    if kind is dict:
+        mapping = {key: wrap_deep(item) for key, item in value.items()}
+        return mapping if _changed(mapping.values(), value.values()) else value
+    if isinstance(value, list) and _stores_as(kind, list):
+        items = [wrap_deep(item) for item in value]
+        if not _changed(items, value):
+            return value
+        copied = copy.copy(value)
+        copied[:] = items
+        return copied if type(copied) is kind else value
+    if isinstance(value, dict) and _stores_as(kind, dict):
+        mapping = {key: wrap_deep(item) for key, item in value.items()}
+        if not _changed(mapping.values(), value.values()):
+            return value
+        copied_mapping = copy.copy(value)
+        copied_mapping.update(mapping)
+        return copied_mapping if type(copied_mapping) is kind else value
+    if isinstance(value, list | tuple | dict):
+        return value
     return wrap(value)
+
+
+def _changed(new: Iterable[Any], old: Iterable[Any]) -> bool:
+    return any(a is not b for a, b in zip(new, old, strict=True))
+
+
+def _stores_as(kind: type, base: type) -> bool:
+    methods = ["__getitem__", "__setitem__", "__iter__", "__len__"]
+    if base is dict:
+        methods += ["update", "items", "values"]
+    return all(getattr(kind, name, None) is getattr(base, name, None) for name in methods)
 
 
 def unwrap(value: Any) -> Any:
@@ -120,6 +159,10 @@ def _wrap_callable(function: Callable[..., Any], on_call: Callable[[], None]) ->
         on_call()
         return wrap(function(*args, **kwargs))
 
+    # inspect.signature() follows __wrapped__: Django tells a method that needs
+    # arguments (rendered as string_if_invalid) from one that raised TypeError by it.
+    call.__wrapped__ = function  # type: ignore[attr-defined]
+
     # The template engine reads these flags before it calls anything.
     for flag in ("do_not_call_in_templates", "alters_data"):
         if hasattr(function, flag):
@@ -132,9 +175,19 @@ _ROW_DESCRIPTORS = (DeferredAttribute, ForwardManyToOneDescriptor, ReverseOneToO
 
 class _ObjectProxy:
     """What the object proxies share: they pass for the object they wrap, and every
-    read of it (an attribute, ``str()``) calls :meth:`_rt_read`."""
+    read of it (an attribute, ``str()``, ``obj["key"]``, ``len()``) calls :meth:`_rt_read`.
+
+    Python looks up operators (``obj[key]``, ``len()``, ``iter()``, ``<``) on the type,
+    never through ``__getattr__``, and Django's template engine tells what an object
+    supports by trying them (``{{ obj.key }}`` tries ``obj["key"]`` first) or by
+    ``hasattr`` (``{% for %}`` asks for ``__len__``). So each proxy is an instance of a
+    subclass that defines exactly the operators of the wrapped object's type.
+    """
 
     __slots__ = ("_rt_wrapped",)
+
+    def __new__(cls, wrapped: Any, *args: Any) -> Any:
+        return object.__new__(_with_operators(cls, type(wrapped)))
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # noqa: D105  (isinstance(proxy, Entry) holds)
@@ -171,6 +224,71 @@ class _ObjectProxy:
 
     def __bool__(self) -> bool:
         return bool(object.__getattribute__(self, "_rt_wrapped"))
+
+
+def _wrapped(proxy: Any) -> Any:
+    proxy._rt_read()
+    return object.__getattribute__(proxy, "_rt_wrapped")
+
+
+def _getitem(self: Any, key: Any) -> Any:
+    return wrap(_wrapped(self)[key])
+
+
+def _iter(self: Any) -> Iterator[Any]:
+    return map(wrap, iter(_wrapped(self)))
+
+
+def _reversed(self: Any) -> Iterator[Any]:
+    return map(wrap, reversed(_wrapped(self)))
+
+
+def _contains(self: Any, item: Any) -> bool:
+    return unwrap(item) in _wrapped(self)
+
+
+def _binary(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda self, other: function(_wrapped(self), unwrap(other))
+
+
+def _unary(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda self: function(_wrapped(self))
+
+
+#: The operators a proxy forwards, where the wrapped object's type defines them.
+_OPERATORS: dict[str, Callable[..., Any]] = {
+    "__getitem__": _getitem,
+    "__iter__": _iter,
+    "__reversed__": _reversed,
+    "__contains__": _contains,
+    "__len__": _unary(len),
+    "__lt__": _binary(operator.lt),
+    "__le__": _binary(operator.le),
+    "__gt__": _binary(operator.gt),
+    "__ge__": _binary(operator.ge),
+    "__int__": _unary(int),
+    "__float__": _unary(float),
+    "__index__": _unary(operator.index),
+    "__format__": lambda self, spec: format(_wrapped(self), spec),
+}
+_PROXY_TYPES: dict[tuple[type, type], type] = {}
+
+
+def _with_operators(proxy_type: type, wrapped_type: type) -> type:
+    """``proxy_type``, or its subclass with the operators that ``wrapped_type`` has."""
+    key = (proxy_type, wrapped_type)
+    found = _PROXY_TYPES.get(key)
+    if found is None:
+        methods = {
+            name: method
+            for name, method in _OPERATORS.items()
+            if getattr(wrapped_type, name, None) not in (None, getattr(object, name, None))
+        }
+        found = proxy_type
+        if methods:
+            found = type(proxy_type.__name__, (proxy_type,), {"__slots__": (), **methods})
+        _PROXY_TYPES[key] = found
+    return found
 
 
 class RTModelProxy(_ObjectProxy):
@@ -251,12 +369,33 @@ class RTQuerySetProxy:
         return unwrap(item) in [unwrap(row) for row in self.rt_results()]
 
     def __getitem__(self, index: Any) -> Any:
-        # As QuerySet: only integers and slices. A template's {{ qs.count }} tries
-        # qs["count"] first, which must not run the whole query.
-        if not isinstance(index, int | slice) or isinstance(index, bool):
-            kind = type(index).__name__
-            raise TypeError(f"QuerySet indices must be integers or slices, not {kind}.")
-        return self.rt_results()[index]
+        # Django's own QuerySet.__getitem__ decides, as it would without the proxy:
+        # over the rows this render saw, once it saw them; before that with a query of
+        # its own (a LIMIT for an index, a sliced queryset for a slice). It refuses a
+        # negative index (|last) and a string ({{ qs.count }} tries qs["count"] first)
+        # before it runs anything.
+        queryset = object.__getattribute__(self, "_rt_queryset")
+        if self._rt_evaluated():
+            return _holding(queryset, self.rt_results())[index]
+        if isinstance(index, int):
+            limited = queryset.all()[index : index + 1]
+        elif isinstance(index, slice) and index.step:
+            limited = queryset.all()[index.start : index.stop]
+        else:
+            # A slice is a queryset of its own, as Django's; anything else raises.
+            return wrap(queryset.all()[index])
+        # Rows that Django fetches at once: fetched through the render's evaluate().
+        for dependency in query_dependencies(queryset):
+            recorder.read(dependency)
+        rows = [wrap(row) for row in recorder.evaluate(limited)]
+        return rows[0] if isinstance(index, int) else rows[:: index.step]
+
+    def _rt_evaluated(self) -> bool:
+        """Whether Django would index the rows it has already fetched."""
+        cached = object.__getattribute__(self, "_rt_results")
+        if cached is not None and cached[0] is recorder.current():
+            return True
+        return object.__getattribute__(self, "_rt_queryset")._result_cache is not None
 
     def __reversed__(self) -> Iterator[Any]:
         return iter(list(reversed(self.rt_results())))
@@ -276,14 +415,23 @@ class RTQuerySetProxy:
     def __hash__(self) -> int:
         return id(object.__getattribute__(self, "_rt_queryset"))
 
-    def __str__(self) -> str:
-        # What Django prints for a queryset: its rows, as this render sees them.
-        queryset = object.__getattribute__(self, "_rt_queryset")
-        rows = [unwrap(row) for row in self.rt_results()]
-        return f"<{type(queryset).__name__} {rows!r}>"
-
     def __repr__(self) -> str:
-        return repr(object.__getattribute__(self, "_rt_queryset"))
+        # What Django prints for a queryset (str() is repr() for a QuerySet): the rows
+        # its repr() fetches, as this render sees them, with Django's own truncation.
+        queryset = object.__getattribute__(self, "_rt_queryset")
+        rows = [unwrap(row) for row in self[: REPR_OUTPUT_SIZE + 1]]
+        return repr(_holding(queryset, rows))
+
+    __str__ = __repr__
+
+
+def _holding(queryset: QuerySet[Any], rows: list[Any]) -> QuerySet[Any]:
+    """A copy of ``queryset`` that has fetched ``rows``: Django's own code for an
+    evaluated queryset then runs over them."""
+    clone = queryset.all()
+    clone._result_cache = rows
+    clone._prefetch_done = True  # type: ignore[attr-defined]
+    return clone
 
 
 class RTManagerProxy:

@@ -20,6 +20,7 @@ the same ids, and a region rendered again numbers its children as before.
 from __future__ import annotations
 
 import contextvars
+import copy
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -143,6 +144,9 @@ class Session:
         self.written: list[str] = []
         #: Those whose output holds text of its own outside any element.
         self.loose_text: set[str] = set()
+        # Set once the page's (or the region's) own render began: a template rendered
+        # with a fresh context after that is a separate render (see install()).
+        self.started = False
 
     @property
     def root(self) -> Frame:
@@ -233,6 +237,38 @@ def install() -> None:
         return resolve(self, context)
 
     Variable.resolve = resolve_variable  # type: ignore[method-assign]
+
+    for template_class in _template_classes():
+        template_class.render = _separate_renders_unmarked(template_class.render)
+
+
+def _template_classes() -> list[Any]:
+    from django.template import base
+
+    # PartialTemplate ("page.html#card", {% partial %}): Django 6 and later.
+    return [cls for cls in (base.Template, getattr(base, "PartialTemplate", None)) if cls]
+
+
+def _separate_renders_unmarked(original: Callable[[Any, Context], Any]) -> Any:
+    """A template rendered with a context of its own within a tracked render (a tag
+    or a method that calls ``render_to_string()``) gives a string that its caller may
+    filter, measure or escape: no markers in it. Its reads count for the node that
+    asked for it. Includes and inclusion tags share the page's context and keep theirs."""
+
+    def render(self: Any, context: Context) -> Any:
+        session = _session.get()
+        if session is None:
+            return original(self, context)
+        if context.template is None and session.started:
+            session.suppressed += 1
+            try:
+                return original(self, context)
+            finally:
+                session.suppressed -= 1
+        session.started = True
+        return original(self, context)
+
+    return render
 
 
 def _render_plain(node: Node, context: Context) -> str:
@@ -410,7 +446,9 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
     """Render ``node`` into ``frame``; the region it makes, or ``None`` if it makes none
     (then the output waits in the frame for :func:`frame_output`)."""
     since = len(session.written)
-    keyed = _keyed_sequence(node, context)
+    session.started = True
+    sequence = _loop_sequence(node, context)
+    keyed = _keyed_sequence(sequence)
     if keyed is not None:
         output, keys, items = _render_keyed_for(session, node, context, frame, *keyed)
     elif getattr(node, OPAQUE, False):
@@ -418,7 +456,7 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         # is rewritten before it is shown, markers included. No markers inside.
         output, keys, items = neutralise(_render_unmarked(session, node, context)), [], {}
     else:
-        output, keys, items = _render_own(session, node, context), [], {}
+        output, keys, items = _render_own(session, _with_sequence(node, sequence), context), [], {}
     output, reading, listed = settle(session, frame, output, keys, since)
     if keys and not listed:
         # A row's markers would not survive as the browser reads them: a plain region.
@@ -471,15 +509,43 @@ def _copy_loop(loop: dict[str, Any]) -> dict[str, Any]:
 # keyed lists --------------------------------------------------------------------------
 
 
-def _keyed_sequence(node: Any, context: Context) -> tuple[Any, list[Any]] | None:
+_NOT_A_LOOP = object()
+
+
+def _loop_sequence(node: Any, context: Context) -> Any:
+    """The sequence of a ``{% for %}`` with one loop variable, resolved as
+    ``ForNode.render`` resolves it (once per render, as Django does)."""
+    if not isinstance(node, ForNode) or len(node.loopvars) != 1:
+        return _NOT_A_LOOP
+    with context.push():
+        return node.sequence.resolve(context, ignore_failures=True)  # type: ignore[union-attr]
+
+
+class _Resolved:
+    """A ``{% for %}``'s sequence that this render has already resolved."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def resolve(self, context: Context, ignore_failures: bool = False) -> Any:
+        return self.value
+
+
+def _with_sequence(node: Any, sequence: Any) -> Any:
+    """``node``, or for a loop a copy of it that renders over the resolved ``sequence``
+    (the compiled node is shared by every render: it is not changed)."""
+    if sequence is _NOT_A_LOOP:
+        return node
+    loop = copy.copy(node)
+    loop.sequence = _Resolved(sequence)
+    return loop
+
+
+def _keyed_sequence(sequence: Any) -> tuple[Any, list[Any]] | None:
     """For ``{% for %}`` over a tracked queryset: the queryset and its rows, if every
     row is a model instance with a distinct primary key."""
     from .proxies import RTQuerySetProxy, unwrap
 
-    if not isinstance(node, ForNode) or len(node.loopvars) != 1:
-        return None
-    with context.push():
-        sequence = node.sequence.resolve(context, ignore_failures=True)  # type: ignore[union-attr]
     if not isinstance(sequence, RTQuerySetProxy):
         return None
     rows = sequence.rt_results()
@@ -527,6 +593,7 @@ def render_items(
     each in its item frame; their reads go to ``frame``. Key -> item HTML, in order."""
     from .proxies import unwrap
 
+    session.started = True
     parentloop = context.get("forloop", {})
     loop = context["forloop"] = {"parentloop": parentloop, "length": length}
     items: dict[str, str] = {}

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Manager, Model, QuerySet
 from django.http import HttpRequest
@@ -30,6 +30,11 @@ from .recorder import (
     render_region,
     start_marker,
 )
+
+try:  # Django 6: "page.html#card" loads a template partial
+    from django.template.base import PartialTemplate
+except ImportError:  # pragma: no cover  (Django 5.2)
+    PartialTemplate = None  # type: ignore[assignment,misc]
 
 VIEW_KEY = "view"
 
@@ -116,6 +121,10 @@ def base_template(template: Any) -> BaseTemplate:
         template = get_template(template)
     if isinstance(template, BackendTemplate):
         template = template.template
+    if PartialTemplate is not None and isinstance(template, PartialTemplate):
+        # What Django renders for "page.html#card": a Template lookalike (its nodelist,
+        # engine and render()), analysed as part of the template that defines it.
+        return cast(BaseTemplate, template)
     if not isinstance(template, BaseTemplate):
         raise TypeError(
             f"django-rt tracks Django templates only, not {type(template).__name__}; "
