@@ -98,6 +98,7 @@ async def hub_round(hub: Hub, clients: list[Page], change: Change) -> tuple[floa
 
 async def scenario(pages: int, rows: int, repeat: int) -> None:
     hub = Hub.current()
+    hub.unsubscribe()  # only the rounds below: not the saves that set them up
     clients = [Page() for _ in range(pages)]
     for client in clients:
         hub.reindex(client)

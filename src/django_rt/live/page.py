@@ -59,12 +59,20 @@ class Changes:
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
     _keys: dict[int, tuple[list[Any], list[str]]] = field(default_factory=dict)
     _hashes: dict[int, tuple[list[Any], dict[str, int]]] = field(default_factory=dict)
+    _row_hashes: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
     def keys(self, rows: list[Any]) -> list[str]:
         """The item keys of ``rows``, once per batch for rows that pages share."""
         known = self._keys.get(id(rows))
         if known is None or known[0] is not rows:
             known = self._keys[id(rows)] = (rows, [item_key(row.pk) for row in rows])
+        return known[1]
+
+    def row_hash(self, row: Any) -> int:
+        """:func:`row_hash` of a refetched row, once per batch."""
+        known = self._row_hashes.get(id(row))
+        if known is None or known[0] is not row:
+            known = self._row_hashes[id(row)] = (row, row_hash(row))
         return known[1]
 
     def hashes(self, rows: list[Any]) -> dict[str, int]:
@@ -364,10 +372,15 @@ class LivePage:
             raise NeedsRefresh
         deleted: set[Dependency] = set()
         for (model, pk), row in changes.instances.items():
-            proxy = self.registry.get(("i", model, pk))
+            row_dependency: Dependency = ("i", model, pk)
+            proxy = self.registry.get(row_dependency)
             if row is None:
-                deleted.add(("i", model, pk))
+                deleted.add(row_dependency)
             elif proxy is not None:
+                if changes.row_hash(row) == row_hash(object.__getattribute__(proxy, "_rt_wrapped")):
+                    # The same content (a table-wide change that left this row alone, a
+                    # save that changed nothing): what shows it renders the same.
+                    changed.discard(row_dependency)
                 proxy.rt_swap(row)  # query rows are swapped again when their query runs
         hit: set[str] = set()
         lists: set[str] = set()
@@ -464,7 +477,7 @@ class LivePage:
                 self._drop(f"{region_id}{Marker.ITEM}{key}")
             self._replace(region, new, nested)
             rendered |= {f"{region_id}{Marker.ITEM}{key}" for key in again}
-            ops += diff(region.html, new.html, region_id) or []
+            ops += _list_ops(region, new, again)
         return ops, rendered
 
     def _inside(self, region_id: str, hit: set[str]) -> bool:
@@ -520,6 +533,35 @@ class LivePage:
             ancestor.html = _replace_span(ancestor.html, region.id, region.html)
             for key, item in ancestor.items.items():
                 ancestor.items[key] = _replace_span(item, region.id, region.html)
+
+
+def _list_ops(old: Region, new: Region, again: set[str]) -> list[dict[str, Any]]:
+    """The operations from list region ``old`` to ``new``, where only the rows keyed in
+    ``again`` rendered again: the new order and rows, and, for a row rendered again whose
+    own text is unchanged, only its inner regions that differ (what :func:`diff` gives,
+    without parsing the rows that did not render)."""
+    items = {key: new.items[key] for key in new.keys if key not in old.items}
+    inner: list[dict[str, Any]] = []
+    for key in new.keys:
+        if key not in again:
+            continue
+        item_id = f"{new.id}{Marker.ITEM}{key}"
+        patch = diff(old.items[key], new.items[key], item_id)
+        if patch is None:
+            items[key] = new.items[key]
+        else:
+            inner += patch
+    ops: list[dict[str, Any]] = []
+    if items or new.keys != old.keys:
+        ops.append(
+            {
+                PatchKey.OP: PatchOp.LIST,
+                PatchKey.ID: new.id,
+                PatchKey.KEYS: new.keys,
+                PatchKey.ITEMS: items,
+            }
+        )
+    return ops + inner
 
 
 def _depth(region_id: str) -> tuple[int, str]:
