@@ -11,6 +11,7 @@ from django.core import signing
 from django.test import Client, override_settings
 
 from django_rt.protocol import VERSION, CloseCode, CommandKey, ErrorCode, Frame, Key
+from django_rt.testing import RTClient
 from django_rt.tokens import SALT, PageToken
 
 from .helpers import event, join, load_page, socket
@@ -28,51 +29,47 @@ async def joined_socket(application, url="/", client=None):
 
 
 async def test_click_example_round_trip(application):
-    communicator, _ = await joined_socket(application)
-    reply = await event(communicator, "mybutton_click", ref=7, g={"gathered": "hello"})
-    assert reply == {
-        Key.TYPE: Frame.REPLY,
-        Key.REF: 7,
-        Key.COMMANDS: [
+    async with RTClient(application=application) as rt:
+        page = await rt.open("/")
+        commands = await page.click("#mybutton", gathered={"#myinput": "hello"})
+        assert commands == [
             {
                 CommandKey.ACTION: "html",
                 CommandKey.SELECTOR: "#result",
                 CommandKey.CONTENT: "Result: hello",
             }
-        ],
-    }
-    await communicator.disconnect()
+        ]
+        assert page.text("#result") == "Result: hello"
 
 
 async def test_gathered_html_is_escaped(application):
-    communicator, _ = await joined_socket(application)
-    reply = await event(
-        communicator, "mybutton_click", g={"gathered": "<img src=x onerror=alert(1)>"}
-    )
-    assert (
-        reply[Key.COMMANDS][0][CommandKey.CONTENT] == "Result: &lt;img src=x onerror=alert(1)&gt;"
-    )
-    await communicator.disconnect()
+    async with RTClient(application=application) as rt:
+        page = await rt.open("/")
+        await page.fill("#myinput", "<img src=x onerror=alert(1)>")
+        await page.click("#mybutton")
+        assert page.text("#result") == "Result: <img src=x onerror=alert(1)>"
+        assert page.select("#result img") == []
 
 
 async def test_view_instance_lives_with_the_connection(application):
-    communicator, _ = await joined_socket(application)
-    for expected in ("1", "2", "3"):
-        reply = await event(communicator, "count")
-        assert reply[Key.COMMANDS][0][CommandKey.CONTENT] == expected
-    await communicator.disconnect()
-    # A new connection is a new view instance.
-    communicator, _ = await joined_socket(application)
-    reply = await event(communicator, "count")
-    assert reply[Key.COMMANDS][0][CommandKey.CONTENT] == "1"
-    await communicator.disconnect()
+    async with RTClient(application=application) as rt:
+        page = await rt.open("/")
+        for expected in ("1", "2", "3"):
+            await page.click("#counter")
+            assert page.text("#count") == expected
+        # A new connection is a new view instance.
+        await page.reload()
+        await page.click("#counter")
+        assert page.text("#count") == "1"
 
 
 async def test_async_handler_is_awaited(application):
-    communicator, _ = await joined_socket(application)
-    reply = await event(communicator, "enter", g={"text": "typed"})
-    assert reply[Key.COMMANDS] == [{"a": "text", "s": "#entered", "c": "Entered: typed"}]
-    await communicator.disconnect()
+    async with RTClient(application=application) as rt:
+        page = await rt.open("/")
+        await page.fill("#myinput", "typed")
+        commands = await page.fire("keydown.enter", "#myinput")
+        assert commands == [{"a": "text", "s": "#entered", "c": "Entered: typed"}]
+        assert page.text("#entered") == "Entered: typed"
 
 
 async def test_joined_frame_carries_a_fresh_token(application):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.test import Client
 
 from django_rt.protocol import Frame, Key, PatchKey, PatchOp
+from django_rt.testing import RTClient
 
 from .helpers import join, load_page, socket
 from .testapp.models import Entry
@@ -32,31 +35,27 @@ async def patch(communicator):
 
 async def test_added_renamed_deleted_rows_patch_the_page(application):
     first = await sync_to_async(Entry.objects.create)(name="first")
-    communicator = await joined(application)
-    second = await sync_to_async(Entry.objects.create)(name="second")
-    (op,) = await patch(communicator)
-    assert op[PatchKey.OP] == PatchOp.LIST
-    assert op[PatchKey.KEYS] == [str(first.pk), str(second.pk)]
-    assert list(op[PatchKey.ITEMS]) == [str(second.pk)]
-    assert "second" in op[PatchKey.ITEMS][str(second.pk)]
+    async with RTClient(application=application) as rt:
+        page = await rt.open("/entries/")
+        second = await sync_to_async(Entry.objects.create)(name="second")
+        await page.settle()
+        assert page.texts("li") == ["first", "second"]
+        # A new row is a list operation that sends that row alone.
+        assert page.ops == {"list": 1}
+        assert "first" not in json.dumps(page.frames[-1])
 
-    first.name = "renamed"
-    await sync_to_async(first.save)()
-    ops = await patch(communicator)
-    # Entry.objects.all() is unordered: PostgreSQL lists an updated row last, and the
-    # page follows with a move; SQLite keeps the order. Either way, one region changes.
-    assert {
-        PatchKey.OP: PatchOp.REGION,
-        PatchKey.ID: f"1#{first.pk}.1",
-        PatchKey.HTML: "renamed",
-    } in ops
-    assert all(op[PatchKey.OP] in (PatchOp.REGION, PatchOp.LIST) for op in ops)
+        first.name = "renamed"
+        await sync_to_async(first.save)()
+        await page.settle()
+        # Entry.objects.all() is unordered: PostgreSQL lists an updated row last, and the
+        # page follows with a move; SQLite keeps the order. Either way, one region changes.
+        assert sorted(page.texts("li")) == ["renamed", "second"]
+        assert page.ops["region"] == 1 and set(page.ops) <= {"region", "list"}
 
-    await sync_to_async(second.delete)()
-    (op,) = await patch(communicator)
-    assert op[PatchKey.OP] == PatchOp.LIST and op[PatchKey.KEYS] == [str(first.pk)]
-    assert op[PatchKey.ITEMS] == {}
-    await communicator.disconnect()
+        await sync_to_async(second.delete)()
+        await page.settle()
+        assert page.texts("li") == ["renamed"]
+        assert page.shown == await page.fresh()
 
 
 async def test_rolled_back_save_publishes_nothing(application):
@@ -97,35 +96,30 @@ async def test_resync_sends_the_whole_page(application):
 
 
 async def test_view_state_rerenders_after_an_event(application):
-    client = Client()
-    config = await sync_to_async(load_page)(client, "/live/counter/")
-    communicator = socket(application, client)
-    assert (await join(communicator, config["token"], config["hash"]))[Key.TYPE] == Frame.JOINED
-    await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: 1, Key.HANDLER: "bump"})
-    (op,) = await patch(communicator)
-    assert op == {"o": "region", "id": "1", "html": "1"}
-    reply = await communicator.receive_json_from(timeout=5)
-    assert reply[Key.TYPE] == Frame.REPLY and reply[Key.COMMANDS] == []
-    # A handler that changes nothing shown sends no patch.
-    await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: 2, Key.HANDLER: "noop"})
-    reply = await communicator.receive_json_from(timeout=5)
-    assert reply[Key.TYPE] == Frame.REPLY and reply[Key.REF] == 2
-    await communicator.disconnect()
+    async with RTClient(application=application) as rt:
+        page = await rt.open("/live/counter/")
+        assert await page.click("#bump") == []
+        assert page.text("#counter") == "1"
+        assert page.frames[-2] == {"t": "patch", "ops": [{"o": "region", "id": "1", "html": "1"}]}
+        # A handler that changes nothing shown sends no patch.
+        await page.click("#noop")
+        assert page.ops == {"region": 1}
 
 
 async def test_a_deleted_row_outside_a_list_runs_the_view_again(application):
     shown = await sync_to_async(Entry.objects.create)(name="shown")
     other = await sync_to_async(Entry.objects.create)(name="other")
-    communicator = await joined(application, f"/live/entry/{shown.pk}/")
-    # A deleted row that the page lists: the list follows.
-    await sync_to_async(other.delete)()
-    (op,) = await patch(communicator)
-    assert op[PatchKey.OP] == PatchOp.REGION and op[PatchKey.HTML] == ""
-    # The row the page is about: its view now answers 404, so the page reloads.
-    await sync_to_async(shown.delete)()
-    (op,) = await patch(communicator)
-    assert op == {PatchKey.OP: PatchOp.RELOAD}
-    await communicator.disconnect()
+    async with RTClient(application=application) as rt:
+        page = await rt.open(f"/live/entry/{shown.pk}/")
+        assert page.texts("li") == ["other"]
+        # A deleted row that the page lists: the list follows.
+        await sync_to_async(other.delete)()
+        await page.settle()
+        assert page.texts("li") == [] and page.ops == {"region": 1}
+        # The row the page is about: its view now answers 404, so the page reloads.
+        await sync_to_async(shown.delete)()
+        await page.settle()
+        assert page.ops["reload"] == 1 and page.status_code == 404
 
 
 async def test_resync_shows_rows_added_since_the_join(application):

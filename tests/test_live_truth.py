@@ -8,6 +8,7 @@ delete). After each change, every open page, patched as the client patches it, m
 show exactly what a fresh load of its URL by its user shows.
 
 Adding a page is one entry in ``CORPUS``; adding a change is one entry in ``STEPS``.
+The pages are opened with ``django_rt.testing.RTClient``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from django.test import Client
 
 from django_rt.consumer import RTConsumer
 from django_rt.protocol import Key
+from django_rt.testing import RTClient, RTPage
 
-from .live_client import LiveTab, PageModel, quiesce
 from .testapp.models import Author, Entry, Item, Note, Tag
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -158,15 +159,15 @@ def login(username: str | None) -> Client:
     return client
 
 
-async def open_corpus(application: Any) -> list[LiveTab]:
-    tabs = []
+async def open_corpus(rt: RTClient) -> list[RTPage]:
+    pages = []
     for url, users in CORPUS.items():
         for username in users:
             client = await sync_to_async(login)(username)
-            tab = LiveTab(application, client, url)
-            tab.user = username
-            tabs.append(await tab.open())
-    return tabs
+            page = await rt.open(url, client=client)
+            page.user = username  # type: ignore[attr-defined]
+            pages.append(page)
+    return pages
 
 
 #: With DJANGO_RT_TRUTH_MEASURE=1 the test counts differences instead of failing on the
@@ -174,15 +175,17 @@ async def open_corpus(application: Any) -> list[LiveTab]:
 MEASURE = os.environ.get("DJANGO_RT_TRUTH_MEASURE") == "1"
 
 
-async def assert_every_page_fresh(tabs: list[LiveTab], after: str, stale: Counter[str]) -> None:
-    for tab in tabs:
-        await tab.settle()
-        fresh = await tab.fresh()
-        if MEASURE and tab.model.shown != fresh:
-            stale[tab.url] += 1
-            tab.model = PageModel(await tab.reload())  # go on from the truth
+async def assert_every_page_fresh(pages: list[RTPage], after: str, stale: Counter[str]) -> None:
+    for page in pages:
+        await page.settle()
+        # Every patch found its regions, and the server refused nothing.
+        assert not page.misses and not page.errors, f"{page.url} after {after}"
+        fresh = await page.fresh()
+        if MEASURE and page.shown != fresh:
+            stale[page.url] += 1
+            await page.reload()  # go on from the truth
             continue
-        assert tab.model.shown == fresh, f"{tab.url} differs from a reload after {after}"
+        assert page.shown == fresh, f"{page.url} differs from a reload after {after}"
 
 
 async def test_every_open_page_equals_a_reload_after_every_change(
@@ -197,38 +200,35 @@ async def test_every_open_page_equals_a_reload_after_every_change(
 
     monkeypatch.setattr(RTConsumer, "refresh", counted_refresh)
     data = await sync_to_async(seed)()
-    tabs = await open_corpus(application)
     stale = Counter[str]()
-    try:
-        await assert_every_page_fresh(tabs, "the join", stale)
+    async with RTClient(application=application) as rt:
+        pages = await open_corpus(rt)
+        await assert_every_page_fresh(pages, "the join", stale)
         for step in STEPS:
             await sync_to_async(step)(data)
-            await quiesce()
-            await assert_every_page_fresh(tabs, step.__name__, stale)
-    finally:
-        for tab in tabs:
-            await tab.close()
-    kinds = update_kinds(tabs) + reruns
+            await assert_every_page_fresh(pages, step.__name__, stale)
+    kinds = update_kinds(pages) + reruns
     print(
-        f"\nupdates of {len(tabs)} pages over {len(STEPS)} changes: {dict(sorted(kinds.items()))}"
+        f"\nupdates of {len(pages)} pages over {len(STEPS)} changes: {dict(sorted(kinds.items()))}"
     )
     if MEASURE:
-        for tab in tabs:
-            print(f"  {tab.url} {tab.user or ''}: {dict(sorted(tab.ops.items()))}")
+        for page in pages:
+            print(f"  {page.url} {page.user or ''}: {dict(sorted(page.ops.items()))}")  # type: ignore[attr-defined]
         print(f"pages that differed from a reload: {sum(stale.values())} {dict(stale)}")
     # Each user's frames carry that user's notes, never the other's.
     secrets = {"ann": "ann-secret", "bob": "bob-secret"}
-    for tab in tabs:
-        if tab.user in secrets:
-            frames = repr([frame for frame in tab.frames if frame.get(Key.TYPE) == "patch"])
-            assert secrets[tab.user] in frames
-            for user, secret in secrets.items():
-                if user != tab.user:
+    for page in pages:
+        user = page.user  # type: ignore[attr-defined]
+        if user in secrets:
+            frames = repr([frame for frame in page.frames if frame.get(Key.TYPE) == "patch"])
+            assert secrets[user] in frames
+            for other, secret in secrets.items():
+                if other != user:
                     assert secret not in frames
 
 
-def update_kinds(tabs: list[LiveTab]) -> Counter[str]:
+def update_kinds(pages: list[RTPage]) -> Counter[str]:
     total: Counter[str] = Counter()
-    for tab in tabs:
-        total.update(tab.ops)
+    for page in pages:
+        total.update(page.ops)
     return total

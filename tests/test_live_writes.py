@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
-from django.test import Client
 
-from .live_client import LiveTab, quiesce
+from django_rt.testing import RTClient
+
 from .testapp.models import Entry
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -48,15 +48,12 @@ WRITES = [
 @pytest.mark.parametrize("url", ["/live/entries/", "/truth/picked/"])
 async def test_writes_without_signals_reach_the_page(application: Any, url: str) -> None:
     await sync_to_async(Entry.objects.create)(name="a")
-    tab = await LiveTab(application, Client(), url).open()
-    try:
+    async with RTClient(application=application) as rt:
+        page = await rt.open(url)
         for write in WRITES:
-            before = tab.model.text
+            before = page.html()
             await sync_to_async(write)()
-            await quiesce()
-            await tab.settle()
-            assert tab.model.shown == await tab.fresh()
+            await page.settle()
+            assert page.shown == await page.fresh()
             if write is not rolled_back:
-                assert tab.model.text != before, "the write changed nothing on the page"
-    finally:
-        await tab.close()
+                assert page.html() != before, "the write changed nothing on the page"

@@ -77,7 +77,7 @@ def test_text_is_not_escaped_server_side():
     assert RTResponse("#t", None, action="text").as_command()[CommandKey.CONTENT] == ""
 
 
-@pytest.mark.parametrize("action", ["remove", "focus"])
+@pytest.mark.parametrize("action", ["remove", "focus", "reset"])
 def test_remove_and_focus_carry_no_content(action):
     assert RTResponse(".row", "ignored", action=action).as_command() == command(
         action, ".row", None
@@ -242,6 +242,7 @@ def test_every_action_is_covered():
         "text",
         "remove",
         "focus",
+        "reset",
         "attr",
         "add_class",
         "remove_class",

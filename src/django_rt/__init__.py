@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .broadcasting import broadcast
     from .events import EventTarget
+    from .forms import RTCreateView, RTFormMixin, RTFormView, RTUpdateView
     from .live.proxies import RTModelProxy, RTQuerySetProxy
     from .live.render import RTContext, render_template
     from .responses import RTResponse
@@ -26,9 +27,13 @@ __all__ = [
     "EventTarget",
     "broadcast",
     "RTContext",
+    "RTCreateView",
+    "RTFormMixin",
+    "RTFormView",
     "RTModelProxy",
     "RTQuerySetProxy",
     "RTResponse",
+    "RTUpdateView",
     "RTView",
     "live_view",
     "render_template",
@@ -39,6 +44,10 @@ _LOCATIONS = {
     "RTView": ".views",
     "RTResponse": ".responses",
     "EventTarget": ".events",
+    "RTFormMixin": ".forms",
+    "RTFormView": ".forms",
+    "RTCreateView": ".forms",
+    "RTUpdateView": ".forms",
     "RTContext": ".live.render",
     "RTModelProxy": ".live.proxies",
     "RTQuerySetProxy": ".live.proxies",

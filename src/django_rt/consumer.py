@@ -867,8 +867,14 @@ class RTConsumer(AsyncWebsocketConsumer):
         await self.send_frame({Key.TYPE: Frame.REPLY, Key.REF: ref, Key.COMMANDS: commands})
 
     async def update_view(self) -> None:
-        """Re-render what shows the view's own state, after a handler ran."""
+        """Re-render what shows the view's own state, after a handler ran; the whole
+        context when the handler asked for it (``RTView.rt_rerun()``)."""
         page = self.page
+        if isinstance(self.view, RTView) and self.view.rt_rerun_wanted:
+            self.view.rt_rerun_wanted = False
+            if page is not None:
+                await self.rerun_view(page)
+                return
         if page is None or VIEW not in page.index:
             return  # nothing on the page shows the view's state: no thread hop
 
@@ -881,6 +887,19 @@ class RTConsumer(AsyncWebsocketConsumer):
             await self.send_patch(ops)
             if self.live and self.hub is not None:
                 self.hub.reindex(self)
+
+    async def rerun_view(self, page: LivePage) -> None:
+        """Run the view's ``get_context_data()`` again and send what differs."""
+
+        def rerun() -> list[dict[str, Any]]:
+            with page.lock:
+                return self.refresh()
+
+        ops = await run_in_worker(rerun)
+        if ops:
+            await self.send_patch(ops)
+        if self.live and self.hub is not None:
+            self.hub.reindex(self)  # its queries may read other rows and tables now
 
     @staticmethod
     def arguments(handler: Handler, frame: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,7 @@ class Action(StrEnum):
     FOCUS = "focus"
     REDIRECT = "redirect"
     DISPATCH = "dispatch"
+    RESET = "reset"
 
 
 class DispatchKey(StrEnum):
@@ -203,6 +204,8 @@ class BindingKey(StrEnum):
     KEY = "key"
     PREVENT_DEFAULT = "prevent"
     STOP_PROPAGATION = "stop"
+    #: Also sent once after every join, with the values it gathers (``RTView.bind``).
+    SYNC = "sync"
 
 
 class CssClass(StrEnum):

@@ -52,7 +52,8 @@ class RTResponse:
     - ``"add_class"`` / ``"remove_class"``: ``content`` is a space-separated class list;
     - ``"value"``: sets a form control's value (a bool checks a checkbox, a list selects
       the options of a ``select[multiple]``);
-    - ``"focus"``: focuses the first matching element.
+    - ``"focus"``: focuses the first matching element;
+    - ``"reset"``: resets the matching forms (their fields go back to their markup's values).
 
     :meth:`redirect` and :meth:`dispatch` build the two actions that need no element.
     """
@@ -123,7 +124,7 @@ class RTResponse:
             content = [str(item) for item in content]  # option values are text
         elif self.action is Action.VALUE and not isinstance(content, bool | None):
             content = str(content)
-        elif self.action in (Action.REMOVE, Action.FOCUS):
+        elif self.action in (Action.REMOVE, Action.FOCUS, Action.RESET):
             content = None
         return {
             CommandKey.ACTION: self.action.value,

@@ -90,6 +90,7 @@ class RTView(TemplateView):
     """
 
     event = staticmethod(events.event)
+    bind = staticmethod(events.bind)
     response_class = RTTemplateResponse
 
     #: The event handlers of this class, by method name (computed per subclass).
@@ -101,6 +102,9 @@ class RTView(TemplateView):
     #: On a connected instance: the tables that computing the context read (labels).
     #: A change to one of them runs :meth:`rt_get_context_data` again for the page.
     rt_context_tables: frozenset[str] | None = None
+
+    #: Set by :meth:`rt_rerun` while a handler runs.
+    rt_rerun_wanted: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -123,6 +127,12 @@ class RTView(TemplateView):
             context = self.get_context_data(**kwargs)
         self.rt_context_tables = frozenset(tables)
         return context
+
+    def rt_rerun(self) -> None:
+        """Run ``get_context_data()`` again once the current handler returns, and send
+        the page what differs: for a handler that changed state the context is computed
+        from (``self.page``, a filter), not only state the template shows."""
+        self.rt_rerun_wanted = True
 
     def get_rt_groups(self) -> list[str]:
         """The names of the broadcast groups this page joins (``django_rt.broadcast(name,

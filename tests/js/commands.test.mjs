@@ -199,3 +199,11 @@ test('a reply with a bad command still settles its ref and applies the rest', ()
   assert.equal(rt.pending.size, 0);
   assert.ok(!p.document.querySelector('#b').classList.contains('rt-loading'));
 });
+
+test('reset resets a form to its markup, and ignores what is not a form', () => {
+  const { apply, $ } = setup('<form id="f"><input id="a" value="x"><input type="checkbox" id="c"></form><p id="p">t</p>');
+  $('#a').value = 'typed';
+  $('#c').checked = true;
+  apply({ a: 'reset', s: '#f', c: null }, { a: 'reset', s: '#p', c: null });
+  assert.deepEqual([$('#a').value, $('#c').checked, $('#p').textContent], ['x', false, 't']);
+});

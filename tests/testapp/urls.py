@@ -28,6 +28,7 @@ urlpatterns = [
     path("truth/broadcast/", truth.BroadcastView.as_view()),
     path("truth/broadcast/child/", truth.BroadcastChildView.as_view()),
     path("sec/", include("tests.testapp.security")),
+    path("forms/", include("tests.testapp.forms_views")),
     path("live/labels/", views.LiveLabelsView.as_view()),
     path("int/", include("tests.testapp.integration")),
 ]

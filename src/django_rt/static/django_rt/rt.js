@@ -27,7 +27,7 @@
     actions: {
       HTML: 'html', TEXT: 'text', APPEND: 'append', PREPEND: 'prepend', REPLACE: 'replace',
       REMOVE: 'remove', ATTR: 'attr', ADD_CLASS: 'add_class', REMOVE_CLASS: 'remove_class',
-      VALUE: 'value', FOCUS: 'focus', REDIRECT: 'redirect', DISPATCH: 'dispatch',
+      VALUE: 'value', FOCUS: 'focus', REDIRECT: 'redirect', DISPATCH: 'dispatch', RESET: 'reset',
     },
     dispatchKeys: { NAME: 'name', DETAIL: 'detail' },
     patchKeys: {
@@ -56,6 +56,7 @@
     binding: {
       EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', DEBOUNCE: 'debounce',
       THROTTLE: 'throttle', KEY: 'key', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
+      SYNC: 'sync',
     },
     classes: { CONNECTED: 'rt-connected', DISCONNECTED: 'rt-disconnected', LOADING: 'rt-loading' },
     domEvents: { CONNECTED: 'rt:connected', DISCONNECTED: 'rt:disconnected', ERROR: 'rt:error' },
@@ -170,6 +171,8 @@
       } else el.value = c ?? '';
     },
     [A.FOCUS]: (el) => el.focus(),
+    // A form's fields go back to what its markup says (after a submit that rendered it again).
+    [A.RESET]: (el) => typeof el.reset === 'function' && el.reset(),
     // The content object's keys mirror RTResponse.dispatch() in responses.py.
     [A.DISPATCH]: (el, c) => fire(el, c[D.NAME], c[D.DETAIL]),
   };
@@ -280,8 +283,21 @@
     if (!FIELD.test(el.tagName) || twin.tagName !== el.tagName || twin.type !== type || type === 'file') return;
     const mine = fieldState(el);
     const dflt = String(fieldState(el, 1));
-    if (String(mine) !== dflt && dflt === String(fieldState(twin, 1))) return () => setFieldState(target, mine);
+    const kept = owned(el) || (String(mine) !== dflt && dflt === String(fieldState(twin, 1)));
+    if (kept) return () => setFieldState(target, mine);
   };
+  // Selectors of the bound values (RTView.bind): the server's value of such a field came from
+  // the field, so while the user is in it what it holds is newer than any render of it.
+  const bound = [];
+  const owned = (el) =>
+    el === doc.activeElement &&
+    bound.some((selector) => {
+      try {
+        return el.matches(selector);
+      } catch {
+        return false;
+      }
+    });
   // Counterparts across a replacement: the same id, or else the same tag, type and name (and
   // value, within a group of checkboxes or radios), matched in document order.
   const twinKey = (el) => {
@@ -691,6 +707,21 @@
       else if (queue.push(frame) > QUEUE_LIMIT) settle(queue.shift()[K.REF]);
     };
 
+    // A bound value lives with the connection's view: after every join (a reconnect starts
+    // from the page's URL again) the server learns what the element holds now.
+    const syncBound = () => {
+      for (const { binding } of Object.values(byType).flat()) {
+        if (!binding[B.SYNC]) continue;
+        let el = null;
+        try {
+          el = doc.querySelector(binding[B.SELECTOR]);
+        } catch (error) {
+          if (debug) warn(error);
+        }
+        if (el) emit(binding, el);
+      }
+    };
+
     const onEvent = (event) => {
       let node = event.target;
       if (node && node.nodeType === 3) node = node.parentElement;
@@ -752,6 +783,7 @@
         attempt = 0;
         html(true);
         queue.splice(0).forEach(sendEvent);
+        syncBound();
         fire(doc, E.CONNECTED);
       } else if (type === F.REPLY) {
         clearNotice(false);
@@ -819,6 +851,7 @@
 
     for (const binding of config[C.EVENTS] || []) {
       (byType[binding[B.EVENT]] ||= []).push({ binding, timers: new WeakMap() });
+      if (binding[B.SYNC]) bound.push(binding[B.SELECTOR]);
     }
     // Capture on document: non-bubbling events (focus, blur, load) arrive too, and elements
     // added later match without rebinding.
@@ -828,6 +861,7 @@
 
     const stop = () => {
       done = true;
+      bound.length = 0;
       clearTimeout(retry);
       listeners.forEach(([target, ...args]) => target.removeEventListener(...args));
       const s = ws;
