@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     # path, "LOCATION": ..., "OPTIONS": {...}}, or the dotted path alone (docs/feeds.md).
     "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
     # Seconds the hub waits to gather a burst of changes into one update per page.
-    "COALESCE_SECONDS": 0.005,
+    "COALESCE_SECONDS": 0.0,
     # Seconds a page's access verdict is trusted: before a patch is sent or a handler
     # runs, a verdict older than this re-runs the page's view (its login and permission
     # checks) with the session and user as they are now. 0 checks every time.

@@ -37,7 +37,8 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable, Coroutine, Mapping
+from collections import deque
+from collections.abc import Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -49,8 +50,8 @@ from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponseBase
+from django.template.base import UNKNOWN_SOURCE
 from django.template.response import TemplateResponse
 from django.urls import Resolver404, ResolverMatch
 
@@ -59,8 +60,9 @@ from .coercion import InvalidValue
 from .conf import rt_settings
 from .connections import LogBudget, TokenBucket, registry
 from .events import EventTarget, Handler
-from .hub import Hub
-from .live.page import LivePage, morph_op, resync_patch
+from .hub import Hub, encode_patch
+from .live import audience
+from .live.page import LivePage, morph_op, page_patch, resync_patch
 from .live.proxies import VIEW
 from .live.recorder import evaluate_fresh
 from .live.render import base_template, stable_hash
@@ -74,6 +76,7 @@ from .protocol import (
     PatchKey,
     PatchOp,
     TargetKey,
+    encode,
 )
 from .responses import as_commands
 from .sessions import session_hash
@@ -83,8 +86,8 @@ from .workers import run_in_worker
 
 logger = logging.getLogger("django_rt")
 
-#: Patch frames a connection holds while its access is being checked; beyond that they
-#: are dropped and the page is rendered again once the check has passed.
+#: Patch frames a connection holds while its socket is busy or its access is being
+#: checked; beyond that they are dropped and the page is resynced once it can send.
 OUTBOX_LIMIT = 64
 #: Region ids a ``resync`` frame may name; more, or longer ones, ask for the whole page.
 RESYNC_IDS_LIMIT = 100
@@ -228,7 +231,11 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.session_alive = False
         self.access_until = 0.0  # monotonic time until which the access verdict holds
         self.access_check: asyncio.Task[bool] | None = None
-        self.outbox: list[list[dict[str, Any]]] = []
+        #: Frames waiting for the socket, in order: (the encoded frame, whether it is a
+        #: patch). Patches wait for the page's access check; beyond ``OUTBOX_LIMIT`` of
+        #: them the socket is too slow, and they are dropped for a resync.
+        self.outbox: deque[tuple[str, bool]] = deque()
+        self.outbox_patches = 0
         self.outbox_overflow = False
         self.flushing: asyncio.Task[None] | None = None
         self.resync_wanted = False
@@ -289,6 +296,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             if task is not current:
                 task.cancel()
         self.outbox.clear()
+        self.outbox_patches = 0
         if self.hub is not None:
             self.hub.detach(self)
             self.hub.leave_audiences(self, self.audiences)
@@ -314,7 +322,10 @@ class RTConsumer(AsyncWebsocketConsumer):
         if not self.live:
             return
         self.ending = True
+        waiting = [text for text, patch in self.outbox if not patch]
         self.release()
+        for text in waiting:  # replies and errors already queued, not patches
+            await self._write(text)
         if code is not None:
             logger.info("django-rt: closing the connection of %s: %s", self.client, message)
             await self._send(self.error_frame(code, message))
@@ -458,11 +469,15 @@ class RTConsumer(AsyncWebsocketConsumer):
         return frame
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Queue a frame behind the ones before it."""
         if self.live:
-            await self._send(frame)
+            self._enqueue(encode(frame), patch=False)
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame, cls=DjangoJSONEncoder, separators=(",", ":"))
+        """Send a frame now, whatever waits (the connection is ending)."""
+        await self._write(encode(frame))
+
+    async def _write(self, text: str) -> None:
         if self.gone:
             return
         try:
@@ -473,6 +488,18 @@ class RTConsumer(AsyncWebsocketConsumer):
             logger.debug("django-rt: sending to %s failed; it left", self.client, exc_info=True)
             self.gone = True
             self.release()
+
+    def _enqueue(self, text: str, patch: bool) -> None:
+        if patch:
+            if self.outbox_patches >= OUTBOX_LIMIT:
+                # The socket does not keep up: what it missed comes as one resync.
+                self.outbox = deque(item for item in self.outbox if not item[1])
+                self.outbox_patches = 0
+                self.outbox_overflow = True
+            self.outbox_patches += 1
+        self.outbox.append((text, patch))
+        if self.flushing is None:
+            self.flushing = self.spawn(self._flush_outbox())
 
     async def send_error(
         self, code: ErrorCode, message: str, ref: Any = None, detail: str | None = None
@@ -541,6 +568,9 @@ class RTConsumer(AsyncWebsocketConsumer):
                 raise Refused(
                     ErrorCode.TOO_MANY_CONNECTIONS, problem, CloseCode.TOO_MANY_CONNECTIONS
                 )
+            # From here on, what the view and its renders read of the request decides
+            # which pages may share this one's live state.
+            audience.watch(request)
 
         run = await self.run_view(
             request_from_scope(self.scope, token.path, identity), token, admit
@@ -571,8 +601,16 @@ class RTConsumer(AsyncWebsocketConsumer):
             page.context_dependencies = view.rt_context_dependencies()
             assert self.hub is not None
             self.hub.attach(self)
+
+            def render() -> str:
+                audience.note_session(request)  # what the view read of it
+                html = page.render()
+                page.audience_parts = self.audience_parts(view, page)
+                page.find_audience()
+                return html
+
             try:
-                html = await run_in_worker(page.render)
+                html = await run_in_worker(render)
                 self.page = page
             except Exception:
                 logger.exception("django-rt: rendering %s for live updates failed", token.path)
@@ -586,6 +624,70 @@ class RTConsumer(AsyncWebsocketConsumer):
         if page is not None and self.live:
             assert self.hub is not None
             await self.hub.ready(self)
+
+    def audience_parts(
+        self, view: RTView | FunctionView, page: LivePage
+    ) -> tuple[Hashable, ...] | None:
+        """What pages must have alike, besides what their requests read, to share
+        ``page`` (None: never shared)."""
+        if not getattr(view, "rt_shared", True) or self.token is None:
+            return None
+        template = base_template(page.template)
+        origin = getattr(getattr(template, "origin", None), "name", None)
+        activation = self.activation
+        return (
+            self.token.view,
+            origin if isinstance(origin, str) and origin != UNKNOWN_SOURCE else id(template),
+            None
+            if activation is None
+            else (activation.language, str(activation.timezone), repr(activation.urlconf)),
+        )
+
+    def own_page(self, before: str) -> tuple[LivePage | None, list[dict[str, Any]]]:
+        """Run this connection's view again and render its own page (in a worker
+        thread): the page, and the operations from ``before`` (what the browser shows)
+        to it; no page and a reload when the view now refuses."""
+        view, shared = self.view, self.page
+        assert view is not None and shared is not None
+        with activation_of(self.activation):
+            try:
+                with audience.recording(self.request):
+                    context = view.rt_get_context_data(**view.kwargs)
+            except (Http404, PermissionDenied, ObjectDoesNotExist, ViewRefused):
+                return None, [{PatchKey.OP: PatchOp.RELOAD}]
+            page = LivePage(shared.template, context, self.request)
+            if self.activation is not None:
+                page.activate = self.activation.active
+            page.context_dependencies = view.rt_context_dependencies()
+            html = page.render(evaluate_fresh)
+            page.audience_parts = shared.audience_parts
+            page.find_audience()
+        return page, page_patch(before, html)
+
+    async def own(self) -> LivePage | None:
+        """This connection's own page, before it changes what only its browser shows (a
+        resync, a rerun asked for by a handler): a page that it shares with others is
+        left to them."""
+        page, hub = self.page, self.hub
+        if page is None or hub is None or not hub.shared(page):
+            return page
+        hub.attach(self)  # what changes meanwhile, its own page applies once rendered
+
+        def render() -> tuple[LivePage | None, list[dict[str, Any]]]:
+            with page.lock:
+                before = page.html
+            return self.own_page(before)
+
+        own, ops = await run_in_worker(render)
+        if not self.live:
+            return None
+        if own is not None:
+            hub.move(self, own)
+        self.push_patch(ops)
+        if own is None:
+            return None
+        await hub.ready(self, share=False)
+        return own
 
     def user_group(self, request: HttpRequest) -> str | None:
         """What ``MAX_CONNECTIONS_PER_USER`` counts this connection as: its user, or else
@@ -725,6 +827,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             # Handlers see the user as it is now (its permissions, too).
             if self.request is not None:
                 self.request.user = request.user
+                audience.watch_user(self.request)  # its page's renders may read it
                 if identity.session is not None:
                     self.request.session = identity.session
             self.access_until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
@@ -742,30 +845,31 @@ class RTConsumer(AsyncWebsocketConsumer):
     # live updates -------------------------------------------------------------------
 
     async def send_patch(self, ops: list[dict[str, Any]]) -> None:
-        """Send a patch frame once the page's access holds (the hub calls this: it
-        never waits for an access check)."""
-        if not self.live:
-            return
-        if not self.outbox and time.monotonic() < self.access_until:
-            await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: ops})
-            return
-        if len(self.outbox) >= OUTBOX_LIMIT:
-            self.outbox.clear()
-            self.outbox_overflow = True
-        self.outbox.append(ops)
-        if self.flushing is None:
-            self.flushing = self.spawn(self._flush_outbox())
+        self.push_patch(ops)
+
+    def push_patch(self, ops: list[dict[str, Any]], text: str | None = None) -> None:
+        """Queue a patch frame (``text``: encoded already, for every page of an
+        audience); it leaves once the page's access holds (the hub never waits for an
+        access check, nor for a socket)."""
+        if self.live and ops:
+            self._enqueue(text if text is not None else encode_patch(ops), patch=True)
 
     async def _flush_outbox(self) -> None:
         try:
-            if not await self.allowed():
-                return
-            if self.outbox_overflow:
-                self.outbox_overflow = False
-                self.outbox.clear()
-                self.want_resync(None)
             while self.outbox and self.live:
-                await self.send_frame({Key.TYPE: Frame.PATCH, Key.OPS: self.outbox.pop(0)})
+                text, patch = self.outbox[0]
+                if patch and time.monotonic() >= self.access_until and not await self.allowed():
+                    return
+                if self.outbox_overflow:
+                    self.outbox_overflow = False
+                    self.outbox = deque(item for item in self.outbox if not item[1])
+                    self.outbox_patches = 0
+                    self.want_resync(None)
+                    continue
+                self.outbox.popleft()
+                if patch:
+                    self.outbox_patches -= 1
+                await self._write(text)
         finally:
             self.flushing = None
 
@@ -790,10 +894,9 @@ class RTConsumer(AsyncWebsocketConsumer):
     async def _resync_loop(self) -> None:
         """One resync at a time; the ones asked for meanwhile become one, after the
         interval."""
-        page = self.page
-        assert page is not None
         try:
-            while self.resync_wanted and self.live:
+            page = await self.own()
+            while page is not None and self.resync_wanted and self.live:
                 wait = self.resync_at - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -824,7 +927,8 @@ class RTConsumer(AsyncWebsocketConsumer):
         assert view is not None and page is not None
         with activation_of(self.activation):
             try:
-                context = view.rt_get_context_data(**view.kwargs)
+                with audience.recording(self.request):
+                    context = view.rt_get_context_data(**view.kwargs)
             except (Http404, PermissionDenied, ObjectDoesNotExist, ViewRefused):
                 return [{PatchKey.OP: PatchOp.RELOAD}]  # the view now refuses: reload
             return page.rerun(context, view.rt_context_dependencies())
@@ -872,9 +976,10 @@ class RTConsumer(AsyncWebsocketConsumer):
         page = self.page
         if isinstance(self.view, RTView) and self.view.rt_rerun_wanted:
             self.view.rt_rerun_wanted = False
+            page = await self.own()
             if page is not None:
                 await self.rerun_view(page)
-                return
+            return
         if page is None or VIEW not in page.index:
             return  # nothing on the page shows the view's state: no thread hop
 

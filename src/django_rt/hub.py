@@ -3,8 +3,9 @@
 It gathers a burst of committed changes, refetches each changed row once (one query
 per model per batch), runs each distinct list query once for all the pages that show
 it, and updates exactly the pages whose regions depend on a changed row or table,
-found through an index kept here. Each affected page gets one ``patch`` frame per
-batch.
+found through an index kept here. Connections whose pages show the same thing share one
+live page (an audience, see ``live/audience.py``): it is updated once per batch, and its
+``patch`` frame is encoded once and queued for every socket, without waiting for any.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import asyncio
 import contextvars
 import logging
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from django.apps import apps
@@ -27,6 +29,7 @@ from .conf import rt_settings
 from .live import reads
 from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
 from .live.proxies import Dependency
+from .protocol import Frame, Key, PatchKey, PatchOp, encode
 from .sessions import SESSION_LABEL
 from .workers import run_in_hub_thread
 
@@ -47,9 +50,39 @@ class Client(Protocol):
 
     async def send_patch(self, ops: list[dict[str, Any]]) -> None: ...
 
+    def push_patch(self, ops: list[dict[str, Any]], text: str | None = None) -> None:
+        """Queue a patch frame (``text``: the frame already encoded), without waiting."""
+        ...
+
     def refresh(self) -> list[dict[str, Any]]:
         """Run the page's view again and render it (a deleted row must disappear)."""
         ...
+
+    def own_page(self, before: str) -> tuple[LivePage | None, list[dict[str, Any]]]:
+        """Run the connection's own view and render its own page (in a worker thread):
+        the page, and the operations from ``before`` (what the browser shows) to it."""
+        ...
+
+
+def encode_patch(ops: list[dict[str, Any]]) -> str:
+    """A ``patch`` frame as the socket sends it."""
+    return encode({Key.TYPE: Frame.PATCH, Key.OPS: ops})
+
+
+@dataclass
+class Delivery:
+    """A page's update for the connections that show it."""
+
+    clients: list[Client]
+    ops: list[dict[str, Any]]
+    text: str | None  # the frame, encoded once for all of them
+    dependencies: set[Dependency]
+    #: The page they show from now on (None: the one they showed).
+    page: LivePage | None = None
+    #: An audience key that no longer names ``page``.
+    forget: Hashable | None = None
+    #: They show no live page any more (they reload).
+    leave: bool = False
 
 
 class Members(Generic[C]):
@@ -202,6 +235,11 @@ class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.clients: dict[Client, set[Dependency]] = {}
+        #: Every live page, and the connections that show it (more than one: an
+        #: audience); the page of each audience key that joining pages may share.
+        self.members: dict[LivePage, set[Client]] = {}
+        self.cohorts: dict[Hashable, LivePage] = {}
+        self.showing: dict[Client, LivePage] = {}
         self.joining: dict[Client, list[Change]] = {}
         self.index: dict[Dependency, set[Client]] = {}
         #: The rows some page depends on, by model: a change to a whole table (a
@@ -225,21 +263,78 @@ class Hub:
         """Start buffering changes for a page that is about to render."""
         self.joining[client] = []
 
-    async def ready(self, client: Client) -> None:
-        """The page has rendered: index it, and apply what changed meanwhile."""
+    async def ready(self, client: Client, share: bool = True) -> None:
+        """The page has rendered: index it, apply what changed meanwhile, then let it
+        join the audience that shows the same, if any."""
         backlog = self.joining.pop(client, [])
+        self._member(client, client.page)
         self.reindex(client)
         if backlog:
             await self.process(backlog, only={client})
+        if share and client in self.clients:
+            self.share(client)
 
     def detach(self, client: Client) -> None:
         self.joining.pop(client, None)
+        self._member(client, None)
         for dependency in self.clients.pop(client, set()):
             self._unindex(dependency, client)
 
-    def reindex(self, client: Client) -> None:
+    # audiences ---------------------------------------------------------------------
+
+    def _member(self, client: Client, page: LivePage | None) -> None:
+        """Record that ``client`` shows ``page`` (None: no page any more)."""
+        old = self.showing.pop(client, None)
+        if old is not None and old is not page:
+            members = self.members.get(old)
+            if members is not None:
+                members.discard(client)
+                if not members:
+                    del self.members[old]
+                    if old.audience is not None and self.cohorts.get(old.audience) is old:
+                        del self.cohorts[old.audience]
+        if page is not None:
+            self.showing[client] = page
+            self.members.setdefault(page, set()).add(client)
+
+    def shared(self, page: LivePage | None) -> bool:
+        """Whether more than one connection shows ``page``."""
+        return page is not None and len(self.members.get(page, ())) > 1
+
+    def share(self, client: Client) -> bool:
+        """Let ``client`` show the page of its audience instead of its own, when that
+        page shows the same HTML now; else its page becomes its audience's."""
+        page = client.page
+        key = page.audience if page is not None else None
+        if page is None or key is None:
+            return False
+        existing = self.cohorts.get(key)
+        if existing is None or existing is page or existing not in self.members:
+            self.cohorts[key] = page
+            return False
+        if not existing.lock.acquire(blocking=False):
+            return False  # being updated: the pages may differ by the time it is done
+        try:
+            if existing.html != page.html or not existing.audience_holds():
+                return False
+        finally:
+            existing.lock.release()
+        self.move(client, existing)
+        return True
+
+    def move(self, client: Client, page: LivePage) -> None:
+        """``client`` shows ``page`` from now on."""
+        self._member(client, page)
+        client.page = page
+        self.reindex(client)
+
+    def reindex(self, client: Client, new: set[Dependency] | None = None) -> None:
         old = self.clients.get(client, set())
-        new = client.page.dependencies() if client.page is not None else set()
+        if new is None:
+            new = client.page.dependencies() if client.page is not None else set()
+        if old == new:
+            self.clients[client] = new
+            return
         for dependency in old - new:
             self._unindex(dependency, client)
         for dependency in new - old:
@@ -376,7 +471,7 @@ class Hub:
             if client.page is not None:
                 client.page.failed = error
                 self.reindex(client)
-            self.loop.create_task(self._send(client, [stale_op(error)]))
+            self._push(client, [stale_op(error)])
         if isinstance(error, DatabaseError):
             self._retry(clients)
 
@@ -392,37 +487,60 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
                 clients, self.retrying = self.retrying & set(self.clients), set()
-                updates, failing = await run_in_hub_thread(self._refresh, clients)
+                updates, failing = await run_in_hub_thread(self._refresh, self._groups(clients))
                 self.retrying |= failing
-                for client, ops in updates:
-                    if client in self.clients:
-                        self.reindex(client)
-                        await self._send(client, ops)
+                for delivery in updates:
+                    self._deliver(delivery)
         finally:
             self.recovering = None
 
-    def _refresh(
-        self, clients: set[Client]
-    ) -> tuple[list[tuple[Client, list[dict[str, Any]]]], set[Client]]:
-        """In a worker thread: run the views of failed pages again. Returns the updates
-        and the pages whose database still does not answer."""
-        updates, failing = [], set()
+    def _groups(self, clients: Iterable[Client]) -> dict[LivePage, list[Client]]:
+        """The pages of ``clients``, each with every connection that shows it."""
+        groups: dict[LivePage, list[Client]] = {}
         for client in clients:
             page = client.page
-            if page is None:
-                continue
+            if page is not None and page not in groups:
+                groups[page] = list(self.members.get(page) or (client,))
+        return groups
+
+    def _refresh(
+        self, groups: dict[LivePage, list[Client]]
+    ) -> tuple[list[Delivery], set[Client]]:
+        """In the hub's thread: run the views of pages again (failed ones, or all after
+        the feed lost changes). Returns the deliveries and the connections whose database
+        still does not answer."""
+        updates: list[Delivery] = []
+        failing: set[Client] = set()
+        for page, members in groups.items():
             with page.lock:
+                before = page.html
                 try:
-                    updates.append((client, client.refresh()))
+                    ops = _leader(page, members).refresh()
                 except DatabaseError:
-                    failing.add(client)
+                    failing.update(members)
+                    continue
                 except Exception:
                     logger.exception("django-rt: updating a page failed")
+                    continue
+                updates += self._settle(page, members, before, ops)
         return updates, failing
 
-    async def _send(self, client: Client, ops: list[dict[str, Any]]) -> None:
+    def _push(
+        self, client: Client, ops: list[dict[str, Any]], text: str | None = None
+    ) -> None:
+        """Queue a patch for ``client``'s socket, without waiting for it."""
         if not ops:
             return
+        try:
+            push = getattr(client, "push_patch", None)
+            if push is not None:
+                push(ops, text)
+            else:
+                self.loop.create_task(self._send(client, ops))
+        except Exception:  # one broken connection must not cost the others
+            logger.exception("django-rt: sending a patch failed")
+
+    async def _send(self, client: Client, ops: list[dict[str, Any]]) -> None:
         try:
             await client.send_patch(ops)
         except Exception:  # one broken connection must not cost the others
@@ -443,75 +561,121 @@ class Hub:
         if needs_resync(changes):
             # The feed may have lost changes: every page runs its view again.
             clients = set(self.clients) if only is None else set(self.clients) & only
-            updates, failing = await run_in_hub_thread(self._refresh, clients)
+            updates, failing = await run_in_hub_thread(self._refresh, self._groups(clients))
             if failing:
                 self._retry(failing)
-            for client, ops in updates:
-                if client in self.clients:
-                    self.reindex(client)
-                    await self._send(client, ops)
+            for delivery in updates:
+                self._deliver(delivery)
             return
         clients = self.affected(changes)
         if only is not None:
             clients &= only
         if not clients:
             return
-        sends: list[asyncio.Task[None]] = []
 
-        def ready(client: Client, ops: list[dict[str, Any]]) -> None:
+        def ready(delivery: Delivery) -> None:
             # In the hub's thread, page after page: each frame leaves as soon as it is
             # computed, not after the batch's last page.
-            self.loop.call_soon_threadsafe(
-                lambda: sends.append(self.loop.create_task(self._deliver(client, ops)))
-            )
+            self.loop.call_soon_threadsafe(self._deliver, delivery)
 
-        await run_in_hub_thread(self._update, changes, clients, ready)
+        await run_in_hub_thread(self._update, changes, self._groups(clients), ready)
         await asyncio.sleep(0)  # the last deliveries scheduled from the thread
-        if sends:
-            await asyncio.gather(*sends)
 
-    async def _deliver(self, client: Client, ops: list[dict[str, Any]]) -> None:
-        if client not in self.clients:
-            return  # disconnected while its update was computed
-        self.reindex(client)
-        if client.page is not None and isinstance(client.page.failed, DatabaseError):
-            self._retry({client})
-        await self._send(client, ops)
+    def _deliver(self, delivery: Delivery) -> None:
+        """On the loop: hand a page's update to its connections."""
+        if delivery.forget is not None and self.cohorts.get(delivery.forget) is delivery.page:
+            del self.cohorts[delivery.forget]
+        for client in delivery.clients:
+            if client not in self.clients:
+                continue  # disconnected while its update was computed
+            if delivery.leave:
+                self._member(client, None)
+                client.page = None
+            elif delivery.page is not None and client.page is not delivery.page:
+                self._member(client, delivery.page)
+                client.page = delivery.page
+            self.reindex(client, delivery.dependencies)
+            if client.page is not None and isinstance(client.page.failed, DatabaseError):
+                self._retry({client})
+            self._push(client, delivery.ops, delivery.text)
+        page = delivery.page
+        if page is not None and page.audience is not None and page in self.members:
+            self.cohorts.setdefault(page.audience, page)
 
     def _update(
         self,
         changes: Sequence[Change],
-        clients: set[Client],
-        ready: Callable[[Client, list[dict[str, Any]]], None] | None = None,
-    ) -> list[tuple[Client, list[dict[str, Any]]]]:
-        """In a worker thread: refetch once, then update each page; ``ready`` hears of
-        each page's operations as soon as they are computed."""
+        groups: dict[LivePage, list[Client]] | Iterable[Client],
+        ready: Callable[[Delivery], None] | None = None,
+    ) -> list[Delivery]:
+        """In the hub's thread: refetch once, then update each page once for all the
+        connections that show it (``groups``: by page, see :meth:`_groups`); ``ready``
+        hears of each page's update as soon as it is computed."""
+        if not isinstance(groups, dict):
+            groups = self._groups(groups)
+        clients = [client for members in groups.values() for client in members]
         batch = Changes(instances=self._refetch(changes, clients), evaluate=QueryCache())
         batch.tables = {change.model for change in changes}
-        updates = []
-        for client in clients:
-            page = client.page
-            if page is None:
-                continue
+        deliveries = []
+        for page, members in groups.items():
             with page.lock:
+                before = page.html
                 try:
                     try:
                         ops = page.update(batch)
                     except NeedsRefresh:
-                        ops = client.refresh()
+                        ops = _leader(page, members).refresh()
                 except Exception as error:
                     # The page must not silently show old data: it is told, and updated
                     # whole once it renders again.
                     logger.exception("django-rt: updating a page failed")
                     page.failed = error
                     ops = [stale_op(error)]
-            updates.append((client, ops))
-            if ready is not None:
-                ready(client, ops)
-        return updates
+                settled = self._settle(page, members, before, ops)
+            for delivery in settled:
+                deliveries.append(delivery)
+                if ready is not None:
+                    ready(delivery)
+        return deliveries
+
+    def _settle(
+        self, page: LivePage, members: list[Client], before: str, ops: list[dict[str, Any]]
+    ) -> list[Delivery]:
+        """The deliveries of a page's update (with its lock held): one for all the
+        connections that show it, while the page still renders alike for all of them;
+        else the one whose request the page renders with keeps it, and each other one
+        gets its own page, its own view run again (the update read what the audience
+        did not account for: the user, a header)."""
+        text = encode_patch(ops) if ops else None
+        owner = _owner(page, members)
+        if page.audience_holds() or (len(members) == 1 and members[0] is owner):
+            return [Delivery(members, ops, text, page.dependencies())]
+        if owner is None and len(members) == 1 and page.audience is None:
+            # Never shared (a test's stand-in connection, a page without a request).
+            return [Delivery(members, ops, text, page.dependencies())]
+        forget = page.find_audience()
+        deliveries = []
+        if owner is not None:
+            deliveries.append(Delivery([owner], ops, text, page.dependencies(), page, forget))
+        for client in members:
+            if client is owner:
+                continue
+            try:
+                own, own_ops = client.own_page(before)
+            except Exception:
+                logger.exception("django-rt: rendering a page of its own failed")
+                own, own_ops = None, [{PatchKey.OP: PatchOp.RELOAD}]
+            own_text = encode_patch(own_ops) if own_ops else None
+            if own is None:  # it reloads, and shows nothing live until then
+                deliveries.append(Delivery([client], own_ops, own_text, set(), leave=True))
+            else:
+                deliveries.append(
+                    Delivery([client], own_ops, own_text, own.dependencies(), own)
+                )
+        return deliveries
 
     def _refetch(
-        self, changes: Sequence[Change], clients: set[Client]
+        self, changes: Sequence[Change], clients: Iterable[Client]
     ) -> dict[tuple[str, str], Model | None]:
         wanted: dict[str, set[str]] = {}
         rows: dict[tuple[str, str], Model | None] = {}
@@ -535,3 +699,24 @@ class Hub:
             for pk in pks:
                 rows[(label, pk)] = found.get(pk)
         return rows
+
+
+def _owner(page: LivePage, members: list[Client]) -> Client | None:
+    """The connection whose request ``page`` renders with: what the page shows is
+    right for it, whoever else it is shared with."""
+    for client in members:
+        if client.page is page and getattr(client, "request", None) is page.request:
+            return client
+    return None
+
+
+def _leader(page: LivePage, members: list[Client]) -> Client:
+    """The connection whose view runs again for a page that ``members`` show: its
+    owner's, while it is there."""
+    owner = _owner(page, members)
+    if owner is not None:
+        return owner
+    for client in members:
+        if client.page is page:
+            return client
+    return members[0]

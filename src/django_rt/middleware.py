@@ -69,6 +69,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import ResolverMatch, get_urlconf, set_urlconf
 from django.utils import timezone, translation
 
+from .live import audience
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -241,6 +243,12 @@ class SocketHandler(BaseHandler):
         match = self.resolve_request(request)
         if outcome.before_view is not None:
             outcome.before_view(request, match)
+        # What the view reads of a watched request counts (``live/audience.py``), not
+        # what the middleware read around it.
+        with audience.recording():
+            return self._view_response(request, match)
+
+    def _view_response(self, request: HttpRequest, match: ResolverMatch) -> HttpResponseBase:
         callback, args, kwargs = match
         response = None
         for process_view in self._view_middleware or ():

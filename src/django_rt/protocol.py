@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import IntEnum, StrEnum
 from typing import Any
 
+import orjson
+
 #: Bumped whenever a frame changes shape. A client of another version is refused
 #: at ``join`` and reloads the page to fetch the matching script.
 VERSION = 1
@@ -253,3 +255,16 @@ def as_dict() -> dict[str, Any]:
         "domEvents": members(DomEvent),
         "configAttribute": CONFIG_ATTRIBUTE,
     }
+
+
+def _default(value: Any) -> Any:
+    """What a frame holds beyond JSON's types (a lazy translation, a date, a decimal, a
+    UUID): what Django's JSON encoder makes of it."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return DjangoJSONEncoder().default(value)
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """A frame as the socket sends it: compact JSON, UTF-8 text."""
+    return orjson.dumps(frame, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()

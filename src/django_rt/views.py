@@ -106,6 +106,12 @@ class RTView(TemplateView):
     #: Set by :meth:`rt_rerun` while a handler runs.
     rt_rerun_wanted: bool = False
 
+    #: Whether open pages of this view that show the same thing may share one live
+    #: state, updated once for all (see ``docs/live.md``, "Audiences"). Set it to
+    #: ``False`` when the context depends on more than the request and the database
+    #: (a clock, a random pick, the process's own state).
+    rt_shared: ClassVar[bool] = True
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.rt_handlers = events.collect_handlers(cls)

@@ -31,4 +31,5 @@ urlpatterns = [
     path("forms/", include("tests.testapp.forms_views")),
     path("live/labels/", views.LiveLabelsView.as_view()),
     path("int/", include("tests.testapp.integration")),
+    path("aud/", include("tests.testapp.audience")),
 ]

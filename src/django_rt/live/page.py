@@ -7,7 +7,7 @@ import functools
 import html as html_lib
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -17,6 +17,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
+from . import audience
 from .analysis import POSITIONAL
 from .diff import comparable, diff, parse, region_op
 from .proxies import VIEW, Dependency, label
@@ -237,11 +238,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _activated(method: F) -> F:
-    """Run a method of the page with the page's activation (see ``LivePage.activate``)."""
+    """Run a method of the page with the page's activation (see ``LivePage.activate``),
+    counting what it reads of its request (see ``audience.py``)."""
 
     @functools.wraps(method)
     def run(self: LivePage, *args: Any, **kwargs: Any) -> Any:
-        with self.activate():
+        with self.activate(), audience.recording(self.request):
             return method(self, *args, **kwargs)
 
     return cast(F, run)
@@ -269,6 +271,39 @@ class LivePage:
         #: it: what its request had active (``middleware.Activation.active``: its
         #: language, time zone). Pages whose ``activate`` differ render differently.
         self.activate: Callable[[], AbstractContextManager[Any]] = nullcontext
+        #: What pages must have alike, besides what their requests read, to share this
+        #: page (see ``audience.py``: the view, the template, the activation); None:
+        #: never shared. The audience key, and what the request had read when it was
+        #: computed (:meth:`find_audience`).
+        self.audience_parts: tuple[Hashable, ...] | None = None
+        self.audience: Hashable | None = None
+        self.audience_reads: frozenset[str] | None = None
+
+    # audiences ---------------------------------------------------------------------
+
+    def find_audience(self) -> Hashable | None:
+        """Compute the page's audience key from what its request has read so far;
+        returns the key it had."""
+        old = self.audience
+        self.audience, self.audience_reads = None, None
+        if self.audience_parts is not None and self.request is not None and self._shareable():
+            self.audience_reads = audience.reads(self.request)
+            self.audience = audience.audience_key(
+                self.request, *self.audience_parts, self.context_dependencies
+            )
+        return old
+
+    def audience_holds(self) -> bool:
+        """Whether the page still renders alike for its whole audience: its request read
+        nothing more than when its key was computed, and it shows no view state."""
+        return (
+            self.audience is not None
+            and self._shareable()
+            and audience.reads(self.request) == self.audience_reads
+        )
+
+    def _shareable(self) -> bool:
+        return self.failed is None and VIEW not in self.index
 
     # rendering ---------------------------------------------------------------------
 
