@@ -111,3 +111,15 @@ urlpatterns = [
     path("unshared/", UnsharedView.as_view()),
     path("counter/", CounterView.as_view()),
 ]
+
+
+class RowFormsView(ListView):
+    """A form with ``{% csrf_token %}`` in every row; its POST answers 200."""
+
+    template_name = "testapp/audience/row_forms.html"
+
+    def post(self, request, *args, **kwargs):
+        return self.get(request, *args, **kwargs)
+
+
+urlpatterns.append(path("rowforms/", RowFormsView.as_view()))

@@ -18,6 +18,12 @@ activation (language, time zone, URLconf), and only what it actually read of the
 - an attribute of the request (``request.GET``, what a middleware set, such as
   ``request.htmx``): then only with pages whose request had an equal one (by ``repr``).
 
+The CSRF token is the exception: a live page renders a placeholder where its templates
+show ``csrf_token`` (the ``{% csrf_token %}`` tag, ``{{ csrf_token }}``), and each
+connection puts its own browser's token in its frames as they leave
+(:data:`CSRF_PLACEHOLDER`). So a page with a form is shared too, and a browser only ever
+gets its own token. The placeholder is random per process and never leaves it.
+
 A page that read the whole of ``request.META`` (``request.headers``), or whose template
 shows the view's own state (``{{ view.… }}``, which events change per connection), has
 no audience: it is never shared. Neither is a page whose view says so
@@ -32,6 +38,7 @@ before it gets anything (see ``Hub``).
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -42,6 +49,10 @@ from django.utils.functional import SimpleLazyObject, empty
 
 from ..sessions import session_hash
 from ..tokens import user_key
+
+#: What live renders show for ``csrf_token``; every frame has it replaced with its
+#: connection's own token before it is sent.
+CSRF_PLACEHOLDER = secrets.token_hex(32)
 
 #: The request attribute that holds its :class:`Probe`.
 PROBE_ATTRIBUTE = "_rt_probe"

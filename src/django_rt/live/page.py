@@ -318,6 +318,8 @@ class LivePage:
             evaluate=evaluate,
             registry=self.registry,
             context_keys=self.context_keys,
+            # Each connection puts its own token in (see ``audience.py``).
+            csrf_token=audience.CSRF_PLACEHOLDER if self.request is not None else None,
         )
         self.html = result.html
         self.regions = {}

@@ -141,13 +141,15 @@ def render_template(
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
     registry: ProxyRegistry | None = None,
     context_keys: frozenset[str] = frozenset(),
+    csrf_token: str | None = None,
 ) -> LiveRender:
     """Render a Django template with tracking.
 
     ``template`` is a template name, a template from ``get_template()`` or a
     ``django.template.Template``. Returns the HTML with comment markers around the live
     regions and the regions themselves. With the markers removed, the HTML is exactly
-    what Django renders for the same template and context.
+    what Django renders for the same template and context (with ``csrf_token`` for the
+    request's CSRF token, when given).
     """
     base = base_template(template)
     analyse_template(base.nodelist)
@@ -161,7 +163,10 @@ def render_template(
             tracked: Context = Context(wrap_context(context), **options)
         else:
             tracked = RTContext(request, autoescape=base.engine.autoescape)
-            tracked.push(context or {})
+            values = dict(context or {})
+            if csrf_token is not None:
+                values["csrf_token"] = csrf_token
+            tracked.push(values)
         html = finish(session, base.render(tracked))
     return LiveRender(
         html=html,

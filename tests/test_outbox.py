@@ -1,0 +1,94 @@
+"""A connection's outbox: frames leave in order, the hub never waits for a socket, and
+a socket that falls too far behind is resynced instead of buffered without end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from django_rt.consumer import OUTBOX_LIMIT, RTConsumer
+from django_rt.hub import encode_patch
+from django_rt.live import audience
+
+
+class SlowSocket:
+    """A socket whose sends wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def send(self, text_data: str) -> None:
+        await self.open.wait()
+        self.sent.append(text_data)
+
+
+def consumer_on(socket: SlowSocket) -> RTConsumer:
+    consumer = RTConsumer()
+    consumer.send = socket.send  # type: ignore[method-assign]
+    consumer.access_until = time.monotonic() + 3600
+    consumer.resyncs = []  # type: ignore[attr-defined]
+    consumer.want_resync = consumer.resyncs.append  # type: ignore[method-assign,attr-defined]
+    return consumer
+
+
+def patch(number: int) -> list[dict]:
+    return [{"o": "region", "id": "1", "html": str(number)}]
+
+
+async def settle(consumer: RTConsumer) -> None:
+    while consumer.flushing is not None:
+        await asyncio.sleep(0.001)
+
+
+async def test_frames_leave_in_order_without_the_caller_waiting():
+    socket = SlowSocket()
+    consumer = consumer_on(socket)
+    for number in range(5):
+        consumer.push_patch(patch(number))  # returns at once: the socket is blocked
+    await consumer.send_frame({"t": "reply", "ref": 1, "cmds": []})
+    assert socket.sent == [] and len(consumer.outbox) == 6
+    socket.open.set()
+    await settle(consumer)
+    frames = [json.loads(text) for text in socket.sent]
+    assert [frame["ops"][0]["html"] for frame in frames[:5]] == ["0", "1", "2", "3", "4"]
+    assert frames[5]["t"] == "reply"
+    assert consumer.resyncs == []
+
+
+async def test_a_socket_that_falls_behind_is_resynced_and_keeps_its_replies():
+    socket = SlowSocket()
+    consumer = consumer_on(socket)
+    consumer.push_patch(patch(0))
+    await asyncio.sleep(0)  # the first frame is on its way, stuck in the socket
+    for number in range(1, OUTBOX_LIMIT * 3):
+        consumer.push_patch(patch(number))
+        if number == 100:
+            await consumer.send_frame({"t": "reply", "ref": 7, "cmds": []})
+    assert consumer.outbox_patches <= OUTBOX_LIMIT  # bounded, whatever the hub sends
+    socket.open.set()
+    await settle(consumer)
+    frames = [json.loads(text) for text in socket.sent]
+    # The reply was kept; what the socket could not take became one resync of the page.
+    assert {"t": "reply", "ref": 7, "cmds": []} in frames
+    assert consumer.resyncs == [None]
+    assert len(frames) < OUTBOX_LIMIT * 2
+
+
+async def test_an_encoded_frame_gets_each_connections_own_csrf_token():
+    sockets = [SlowSocket(), SlowSocket()]
+    consumers = [consumer_on(socket) for socket in sockets]
+    for socket, consumer, token in zip(sockets, consumers, ("one", "two"), strict=True):
+        socket.open.set()
+        consumer.csrf_token = token
+    ops = [{"o": "region", "id": "1", "html": f'<input value="{audience.CSRF_PLACEHOLDER}">'}]
+    text = encode_patch(ops)  # once, for both
+    for consumer in consumers:
+        consumer.push_patch(ops, text)
+    for consumer in consumers:
+        await settle(consumer)
+    assert [json.loads(s.sent[0])["ops"][0]["html"] for s in sockets] == [
+        '<input value="one">',
+        '<input value="two">',
+    ]
