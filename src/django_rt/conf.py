@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     # Threads that run the connections' sync work (handlers, joins, access checks,
     # resync renders), per process. One connection uses at most one at a time.
     "WORKER_THREADS": 8,
+    # Joins whose view runs and renders at once, per process: a join storm (every page
+    # back after a restart) leaves threads to the handlers of the pages already joined.
+    "JOIN_CONCURRENCY": 4,
     # Models whose changes are never published ("app_label.modelname").
     "IGNORE_MODELS": [
         "sessions.session",
@@ -92,6 +95,7 @@ class Settings:
             "MAX_CONNECTIONS_PER_TOKEN",
             "MAX_CONNECTIONS_PER_USER",
             "WORKER_THREADS",
+            "JOIN_CONCURRENCY",
         ):
             value = user.get(key, DEFAULTS[key])
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

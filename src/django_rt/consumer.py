@@ -37,6 +37,7 @@ import logging
 import random
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass
@@ -96,6 +97,21 @@ RESYNC_ID_LENGTH = 200
 #: How much earlier than ``MAX_CONNECTION_AGE`` a connection may be closed, as a share
 #: of it: pages opened together (after a restart) do not all rejoin together.
 AGE_JITTER = 0.1
+
+
+_join_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def join_slot() -> asyncio.Semaphore:
+    """What a join holds while its view runs and its page renders: at most
+    ``JOIN_CONCURRENCY`` at once per event loop."""
+    loop = asyncio.get_running_loop()
+    slots = _join_slots.get(loop)
+    if slots is None:
+        slots = _join_slots[loop] = asyncio.Semaphore(rt_settings.JOIN_CONCURRENCY)
+    return slots
 
 
 class Refused(Exception):
@@ -552,9 +568,25 @@ class RTConsumer(AsyncWebsocketConsumer):
                 self.release()
 
     async def _join(self, frame: dict[str, Any], raw: str, token: PageToken) -> None:
-        identity = await run_in_worker(load_identity, self.scope)
+        async with join_slot():
+            html = await self._join_render(raw, token)
         if not self.live:
             return
+        fresh = PageToken(token.view, token.path, token.user, token.page).sign()
+        await self.send_frame({Key.TYPE: Frame.JOINED, Key.VERSION: VERSION, Key.TOKEN: fresh})
+        if html is not None and stable_hash(html) != frame.get(Key.HASH):
+            # The data changed between the page's HTTP response and this join.
+            await self.send_patch([morph_op(html)])
+        if self.page is not None and self.live:
+            assert self.hub is not None
+            await self.hub.ready(self)
+
+    async def _join_render(self, raw: str, token: PageToken) -> str | None:
+        """Run the page's view for the join and render its live page: the HTML, or
+        None when it has no live page."""
+        identity = await run_in_worker(load_identity, self.scope)
+        if not self.live:
+            return None
         # A token signed before page ids existed counts as its own page.
         page_id = token.page or hashlib.sha256(raw.encode()).hexdigest()
 
@@ -583,7 +615,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             request_from_scope(self.scope, token.path, identity), token, admit
         )
         if not self.live:
-            return
+            return None
         view, response, request = run.view, run.response, run.request
         if response.status_code != 200:
             where = response.get("Location")
@@ -621,16 +653,7 @@ class RTConsumer(AsyncWebsocketConsumer):
                 self.page = page
             except Exception:
                 logger.exception("django-rt: rendering %s for live updates failed", token.path)
-            if not self.live:
-                return
-        fresh = PageToken(token.view, token.path, token.user, token.page).sign()
-        await self.send_frame({Key.TYPE: Frame.JOINED, Key.VERSION: VERSION, Key.TOKEN: fresh})
-        if html is not None and stable_hash(html) != frame.get(Key.HASH):
-            # The data changed between the page's HTTP response and this join.
-            await self.send_patch([morph_op(html)])
-        if page is not None and self.live:
-            assert self.hub is not None
-            await self.hub.ready(self)
+        return html
 
     def audience_parts(
         self, view: RTView | FunctionView, page: LivePage

@@ -98,7 +98,7 @@ class Probe:
 
     def __init__(self, meta: dict[str, Any]) -> None:
         self.reads: set[str] = set()
-        self.meta = meta  # the values themselves, unwatched
+        self.meta = meta  # the request's META, read unwatched (dict.get)
 
 
 class WatchedMeta(dict[str, Any]):
@@ -193,9 +193,8 @@ def watch(request: HttpRequest) -> Probe:
     """Start watching what is read of ``request`` (once the project's middleware has
     run, right before the view, in the thread that runs it): its user, its session,
     its ``META``. What the rest of that view run reads counts."""
-    meta = dict(request.META)
-    probe = Probe(meta)
-    watched = WatchedMeta(meta)
+    watched = WatchedMeta(request.META)
+    probe = Probe(watched)
     watched.probe = probe
     request.META = watched
     # Built from META on first use: built again from the watched one.
@@ -288,15 +287,15 @@ def audience_key(request: HttpRequest, *parts: Hashable) -> tuple[Hashable, ...]
             key = getattr(request.session, "session_key", None)
             values.append(("session", session_hash(key) if key else ""))
         elif read.startswith("meta:"):
-            values.append((read, repr(probe.meta.get(read[5:]))))
+            values.append((read, repr(dict.get(probe.meta, read[5:]))))
         elif read.startswith("attr:"):
             # An object without a value of its own (its repr names its address) makes
             # the key unique: that page is shared with none.
             values.append((read, repr(getattr(request, read[5:], None))))
     return (
         *parts,
-        probe.meta.get("wsgi.url_scheme"),
-        probe.meta.get("HTTP_HOST"),
+        dict.get(probe.meta, "wsgi.url_scheme"),
+        dict.get(probe.meta, "HTTP_HOST"),
         request.get_full_path(),
         tuple(values),
     )
