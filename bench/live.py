@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import sys
@@ -35,28 +36,45 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.db.backends.utils import CursorWrapper  # noqa: E402
 from django.template.loader import get_template  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
 from tests.testapp.models import Entry  # noqa: E402
 
 from django_rt.changes import Change  # noqa: E402
 from django_rt.hub import Hub  # noqa: E402
+from django_rt.live import audience  # noqa: E402
 from django_rt.live.page import LivePage  # noqa: E402
 
 TEMPLATE = "testapp/entries.html"
 
 
 class Page:
-    """A stand-in for a connection: the hub's client interface, counting patches."""
+    """A stand-in for a connection: the hub's client interface, counting patches. With
+    ``shared``, its page is rendered for a request of its own, as a join renders it, and
+    may share the live page of its audience (every page here shows the same)."""
 
-    def __init__(self) -> None:
-        self.page = LivePage(TEMPLATE, {"entries": Entry.objects.order_by("name")}, None)
+    def __init__(self, shared: bool = False) -> None:
+        self.request = None
+        if shared:
+            self.request = RequestFactory().get("/entries/")
+            audience.watch(self.request)
+        self.page = LivePage(TEMPLATE, {"entries": Entry.objects.order_by("name")}, self.request)
         self.page.render()
+        if shared:
+            self.page.audience_parts = ("bench", TEMPLATE)
+            self.page.find_audience()
         self.patches: list[list[dict[str, Any]]] = []
 
     async def send_patch(self, ops: list[dict[str, Any]]) -> None:
         self.patches.append(ops)
 
+    def push_patch(self, ops: list[dict[str, Any]], text: str | None = None) -> None:
+        self.patches.append(ops)
+
     def refresh(self) -> list[dict[str, Any]]:
         raise AssertionError("no deletes in this benchmark")
+
+    def own_page(self, before: str) -> Any:
+        raise AssertionError("every page here renders alike")
 
 
 def baseline(pages: int) -> float:
@@ -82,6 +100,7 @@ class QueryCounter:
 
 
 QUERIES = QueryCounter()
+RENAMES = itertools.count(1000)
 
 
 async def hub_round(hub: Hub, clients: list[Page], change: Change) -> tuple[float, int]:
@@ -90,24 +109,25 @@ async def hub_round(hub: Hub, clients: list[Page], change: Change) -> tuple[floa
     await hub.process([change])
     elapsed = time.perf_counter() - started
     queries = QUERIES.count - before
-    assert all(client.patches for client in clients), "a page missed its patch"
+    missed = [client for client in clients if not client.patches]
+    assert not missed, f"{len(missed)} pages missed their patch ({len(hub.members)} live pages)"
     for client in clients:
         client.patches.clear()
     return elapsed, queries
 
 
-async def scenario(pages: int, rows: int, repeat: int) -> None:
+async def scenario(pages: int, rows: int, repeat: int, shared: bool) -> None:
     hub = Hub.current()
     hub.unsubscribe()  # only the rounds below: not the saves that set them up
-    clients = [Page() for _ in range(pages)]
+    clients = [Page(shared) for _ in range(pages)]
     for client in clients:
-        hub.reindex(client)
+        await hub.ready(client)  # shares its audience's page, if it may
     entries = list(Entry.objects.order_by("name"))
     results: dict[str, list[float]] = {"rename": [], "add": [], "baseline": []}
     queries: dict[str, int] = {}
     for round_ in range(repeat):
         entry = entries[round_ % rows]
-        entry.name = f"{entry.name[:12]}-{round_}"
+        entry.name = f"entry {next(RENAMES)}"  # a name no round used: a real change
         entry.save()
         elapsed, queries["rename"] = await hub_round(
             hub, clients, Change("testapp.entry", str(entry.pk))
@@ -124,11 +144,13 @@ async def scenario(pages: int, rows: int, repeat: int) -> None:
             client.patches.clear()
         results["baseline"].append(baseline(pages))
     base = statistics.median(results["baseline"])
+    kind = "audience" if shared else "own"
     for name in ("rename", "add"):
         ours = statistics.median(results[name])
         print(
-            f"{pages:>6} {name:>7} {ours * 1000:>12.1f}ms {base * 1000:>12.1f}ms "
-            f"{ours / base:>6.2f} {ours / pages * 1e6:>10.0f}us {queries[name]:>8}"
+            f"{pages:>6} {kind:>8} {name:>7} {ours * 1000:>12.1f}ms {base * 1000:>12.1f}ms "
+            f"{ours / base:>6.3f} {ours / pages * 1e6:>10.1f}us {queries[name]:>8} "
+            f"{len(hub.members):>6}"
         )
     for client in clients:
         hub.detach(client)
@@ -139,19 +161,25 @@ def main() -> None:
     parser.add_argument("--pages", default="100,1000")
     parser.add_argument("--rows", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--pages-kind",
+        default="own,audience",
+        help="own: every page keeps its own live page; audience: pages share theirs",
+    )
     args = parser.parse_args()
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
     connection.creation.create_test_db(verbosity=0)
     Entry.objects.bulk_create(Entry(name=f"entry {i:03}") for i in range(args.rows))
-    columns = ("pages", 6), ("change", 7), ("django-rt", 14), ("baseline", 14), ("ratio", 6)
-    columns += ("per page", 12), ("queries", 8)
+    columns = ("pages", 6), ("kind", 8), ("change", 7), ("django-rt", 14), ("baseline", 14)
+    columns += ("ratio", 6), ("per page", 12), ("queries", 8), ("live", 6)
     print(" ".join(f"{name:>{width}}" for name, width in columns))
 
     async def run() -> None:
         for pages in (int(p) for p in args.pages.split(",")):
-            await scenario(pages, args.rows, args.repeat)
+            for kind in args.pages_kind.split(","):
+                await scenario(pages, args.rows, args.repeat, shared=kind == "audience")
 
     asyncio.run(run())
 

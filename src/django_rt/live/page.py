@@ -574,9 +574,10 @@ class LivePage:
 
 def _list_ops(old: Region, new: Region, again: set[str]) -> list[dict[str, Any]]:
     """The operations from list region ``old`` to ``new``, where only the rows keyed in
-    ``again`` rendered again: the new order and rows, and, for a row rendered again whose
-    own text is unchanged, only its inner regions that differ (what :func:`diff` gives,
-    without parsing the rows that did not render)."""
+    ``again`` rendered again: the new order and rows (or, when the order is the same,
+    each changed row alone), and, for a row rendered again whose own text is unchanged,
+    only its inner regions that differ (what :func:`diff` gives, without parsing the
+    rows that did not render)."""
     items = {key: new.items[key] for key in new.keys if key not in old.items}
     inner: list[dict[str, Any]] = []
     for key in new.keys:
@@ -589,6 +590,12 @@ def _list_ops(old: Region, new: Region, again: set[str]) -> list[dict[str, Any]]
         else:
             inner += patch
     ops: list[dict[str, Any]] = []
+    if new.keys == old.keys:
+        # Nothing added, removed or moved: the rows that changed, each on its own (a
+        # list op would carry every key).
+        return [
+            region_op(f"{new.id}{Marker.ITEM}{key}", html) for key, html in items.items()
+        ] + inner
     if items or new.keys != old.keys:
         ops.append(
             {
