@@ -76,7 +76,7 @@ class Delivery:
     clients: list[Client]
     ops: list[dict[str, Any]]
     text: str | None  # the frame, encoded once for all of them
-    dependencies: set[Dependency]
+    dependencies: frozenset[Dependency]
     #: The page they show from now on (None: the one they showed).
     page: LivePage | None = None
     #: An audience key that no longer names ``page``.
@@ -234,7 +234,7 @@ class Hub:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.clients: dict[Client, set[Dependency]] = {}
+        self.clients: dict[Client, frozenset[Dependency]] = {}
         #: Every live page, and the connections that show it (more than one: an
         #: audience); the page of each audience key that joining pages may share.
         self.members: dict[LivePage, set[Client]] = {}
@@ -277,7 +277,7 @@ class Hub:
     def detach(self, client: Client) -> None:
         self.joining.pop(client, None)
         self._member(client, None)
-        for dependency in self.clients.pop(client, set()):
+        for dependency in self.clients.pop(client, frozenset()):
             self._unindex(dependency, client)
 
     # audiences ---------------------------------------------------------------------
@@ -328,10 +328,10 @@ class Hub:
         client.page = page
         self.reindex(client)
 
-    def reindex(self, client: Client, new: set[Dependency] | None = None) -> None:
-        old = self.clients.get(client, set())
+    def reindex(self, client: Client, new: frozenset[Dependency] | None = None) -> None:
+        old = self.clients.get(client, frozenset())
         if new is None:
-            new = client.page.dependencies() if client.page is not None else set()
+            new = client.page.dependencies() if client.page is not None else frozenset()
         if old == new:
             self.clients[client] = new
             return
@@ -667,7 +667,7 @@ class Hub:
                 own, own_ops = None, [{PatchKey.OP: PatchOp.RELOAD}]
             own_text = encode_patch(own_ops) if own_ops else None
             if own is None:  # it reloads, and shows nothing live until then
-                deliveries.append(Delivery([client], own_ops, own_text, set(), leave=True))
+                deliveries.append(Delivery([client], own_ops, own_text, frozenset(), leave=True))
             else:
                 deliveries.append(
                     Delivery([client], own_ops, own_text, own.dependencies(), own)

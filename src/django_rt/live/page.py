@@ -260,6 +260,7 @@ class LivePage:
         self.html = ""
         self.regions: dict[str, Region] = {}
         self.index: dict[Dependency, set[str]] = {}
+        self._dependencies: frozenset[Dependency] | None = None  # of the index's keys
         self.registry: dict[Dependency, Any] = {}
         #: What the view read while it computed the context (``get_context_data()``):
         #: a change to any of it means running the view again (see :meth:`rerun`).
@@ -324,6 +325,7 @@ class LivePage:
         self.html = result.html
         self.regions = {}
         self.index = {}
+        self._dependencies = None
         self.registry = result.registry
         for region in result.regions.values():
             self._add(region)
@@ -358,10 +360,14 @@ class LivePage:
         before = self.html
         return page_patch(before, self.render(evaluate or evaluate_fresh))
 
-    def dependencies(self) -> set[Dependency]:
+    def dependencies(self) -> frozenset[Dependency]:
+        """What the page depends on: the same object until that changes (the hub keeps
+        it for every connection that shows the page)."""
         if self.failed is not None:
-            return set(self.index) | {ANY}
-        return set(self.index)
+            return frozenset(self.index) | {ANY}
+        if self._dependencies is None:
+            self._dependencies = frozenset(self.index)
+        return self._dependencies
 
     @property
     def context_keys(self) -> frozenset[str]:
@@ -374,7 +380,10 @@ class LivePage:
                 region.hashes = dict(zip(region.keys, map(row_hash, rows), strict=True))
         self.regions[region.id] = region
         for dependency in region.deps:
-            self.index.setdefault(dependency, set()).add(region.id)
+            if dependency not in self.index:
+                self.index[dependency] = set()
+                self._dependencies = None
+            self.index[dependency].add(region.id)
 
     def _drop(self, root_id: str) -> None:
         """Forget a region (or a list item) and every region nested in it."""
@@ -391,6 +400,7 @@ class LivePage:
                 ids.discard(region_id)
                 if not ids:
                     del self.index[dependency]
+                    self._dependencies = None
 
     # updates -----------------------------------------------------------------------
 
