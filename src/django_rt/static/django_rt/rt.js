@@ -9,55 +9,42 @@
     return Object.freeze(o);
   };
 
+  // Most values are their name in lower case: a section lists those by name only.
+  const named = (names, others) => ({
+    ...Object.fromEntries(names.split(' ').map((name) => [name, name.toLowerCase()])),
+    ...others,
+  });
+
   // The wire protocol's only definition on this side. It must equal
   // django_rt.protocol.as_dict(): tests/test_protocol_sync.py compares the two.
   const PROTOCOL = deepFreeze({
     version: 1,
-    frames: {
-      JOIN: 'join', EVENT: 'event', RESYNC: 'resync',
-      JOINED: 'joined', REPLY: 'reply', ERROR: 'error', PATCH: 'patch',
-    },
-    keys: {
-      TYPE: 't', VERSION: 'v', TOKEN: 'token', REF: 'ref', HANDLER: 'h', GATHERED: 'g',
-      TARGET: 'target', COMMANDS: 'cmds', CODE: 'code', MESSAGE: 'message', DETAIL: 'detail',
-      HASH: 'hash', OPS: 'ops', IDS: 'ids',
-    },
-    targetKeys: { ID: 'id', TAG: 'tag', NAME: 'name', VALUE: 'value', DATA: 'data' },
+    frames: named('JOIN EVENT RESYNC JOINED REPLY ERROR PATCH'),
+    keys: named('TOKEN REF TARGET CODE MESSAGE DETAIL HASH OPS IDS', {
+      TYPE: 't', VERSION: 'v', HANDLER: 'h', GATHERED: 'g', COMMANDS: 'cmds',
+    }),
+    targetKeys: named('ID TAG NAME VALUE DATA'),
     commandKeys: { ACTION: 'a', SELECTOR: 's', CONTENT: 'c' },
-    actions: {
-      HTML: 'html', TEXT: 'text', APPEND: 'append', PREPEND: 'prepend', REPLACE: 'replace',
-      REMOVE: 'remove', ATTR: 'attr', ADD_CLASS: 'add_class', REMOVE_CLASS: 'remove_class',
-      VALUE: 'value', FOCUS: 'focus', REDIRECT: 'redirect', DISPATCH: 'dispatch', RESET: 'reset',
-    },
-    dispatchKeys: { NAME: 'name', DETAIL: 'detail' },
-    patchKeys: {
-      OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title', MESSAGE: 'message',
-    },
-    patchOps: {
-      REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload', HEAD: 'head', STALE: 'stale',
-    },
+    actions: named(
+      'HTML TEXT APPEND PREPEND REPLACE REMOVE ATTR ADD_CLASS REMOVE_CLASS VALUE FOCUS REDIRECT DISPATCH RESET',
+    ),
+    dispatchKeys: named('NAME DETAIL'),
+    patchKeys: named('ID HTML KEYS ITEMS TITLE MESSAGE', { OP: 'o' }),
+    patchOps: named('REGION LIST MORPH RELOAD HEAD STALE'),
     markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
-    errors: {
-      BAD_FRAME: 'bad_frame', FRAME_TOO_LARGE: 'frame_too_large', NOT_JOINED: 'not_joined',
-      ALREADY_JOINED: 'already_joined', VERSION_MISMATCH: 'version_mismatch',
-      INVALID_TOKEN: 'invalid_token', TOKEN_EXPIRED: 'token_expired', FORBIDDEN: 'forbidden',
-      UNKNOWN_HANDLER: 'unknown_handler', INVALID_VALUE: 'invalid_value',
-      VALUE_TOO_LARGE: 'value_too_large', RATE_LIMITED: 'rate_limited',
-      HANDLER_ERROR: 'handler_error', SESSION_ENDED: 'session_ended', ACCESS_REVOKED: 'access_revoked',
-      TOO_MANY_CONNECTIONS: 'too_many_connections', JOIN_TIMEOUT: 'join_timeout',
-    },
+    errors: named(
+      'BAD_FRAME FRAME_TOO_LARGE NOT_JOINED ALREADY_JOINED VERSION_MISMATCH INVALID_TOKEN TOKEN_EXPIRED ' +
+        'FORBIDDEN UNKNOWN_HANDLER INVALID_VALUE VALUE_TOO_LARGE RATE_LIMITED HANDLER_ERROR SESSION_ENDED ' +
+        'ACCESS_REVOKED TOO_MANY_CONNECTIONS JOIN_TIMEOUT',
+    ),
     close: {
       MAX_AGE: 4000, JOIN_TIMEOUT: 4400, INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408,
       VERSION_MISMATCH: 4426, TOO_MANY_CONNECTIONS: 4429, SESSION_ENDED: 4440, ACCESS_REVOKED: 4443,
     },
-    config: {
-      VERSION: 'v', URL: 'url', TOKEN: 'token', EVENTS: 'events', DEBUG: 'debug', HASH: 'hash', MORPH: 'morph',
-    },
-    binding: {
-      EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', DEBOUNCE: 'debounce',
-      THROTTLE: 'throttle', KEY: 'key', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
-      SYNC: 'sync',
-    },
+    config: named('URL TOKEN EVENTS DEBUG HASH MORPH', { VERSION: 'v' }),
+    binding: named('DEBOUNCE THROTTLE KEY SYNC', {
+      EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
+    }),
     classes: { CONNECTED: 'rt-connected', DISCONNECTED: 'rt-disconnected', LOADING: 'rt-loading' },
     domEvents: { CONNECTED: 'rt:connected', DISCONNECTED: 'rt:disconnected', ERROR: 'rt:error' },
     configAttribute: 'data-rt-config',
