@@ -239,11 +239,12 @@
   };
 
   // A <template> parses any fragment in context: <tr> or <option> survive, scripts never run.
-  const parse = (html) => {
+  const template = (html) => {
     const t = doc.createElement('template');
     t.innerHTML = html;
-    return t.content;
+    return t;
   };
+  const parse = (html) => template(html).content;
 
   const checkable = (el) => /^(checkbox|radio)$/.test(el.type);
   // What the user made of a field, or (dflt) what its markup says: what a form reset restores.
@@ -419,8 +420,9 @@
   };
 
   const loadIdiomorph = (url) =>
+    window.Idiomorph ||
     (idiomorph ||= new Promise((resolve, reject) => {
-      if (!url) throw new Error('no idiomorph URL in the page configuration');
+      if (!url) throw new Error('no idiomorph URL');
       const script = doc.createElement('script');
       script.src = url;
       script.onload = () => resolve(window.Idiomorph);
@@ -460,58 +462,52 @@
       el.removeAttribute(ITEM_ID);
     });
 
+  const setTitle = (op) => typeof op[PK.TITLE] === 'string' && (doc.title = op[PK.TITLE]);
+
+  // Morphs the children of el (the body or the head) into content, leaving alone the nodes
+  // keep refuses; without idiomorph, replaces them with the nodes of the fragment fresh.
+  const morphChildren = async (el, content, fresh, env, keep, options, morphed = keep) => {
+    try {
+      (await loadIdiomorph(env.morph)).morph(el, content, {
+        morphStyle: 'innerHTML',
+        ...options,
+        callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: morphed },
+      });
+    } catch (error) {
+      warn('morph failed, replacing', el.nodeName, error);
+      [...el.childNodes].forEach((n) => keep(n) && n.remove());
+      el.prepend(...[...fresh.childNodes].filter(keep));
+    }
+  };
+
   const morph = async (op, env) => {
-    const fresh = doc.createElement('template');
-    fresh.innerHTML = op[PK.HTML];
+    const fresh = template(op[PK.HTML]);
     tagItems(fresh.content);
     const html = fresh.innerHTML;
     const after = [];
-    try {
-      const Idiomorph = window.Idiomorph || (await loadIdiomorph(env.morph));
-      tagItems(doc.body);
-      Idiomorph.morph(doc.body, html, {
-        morphStyle: 'innerHTML',
-        // What the user is typing into keeps its value; focus stays where it is.
-        ignoreActiveValue: true,
-        restoreFocus: true,
-        callbacks: {
-          beforeNodeAdded: notScript,
-          beforeNodeRemoved: notScript,
-          beforeNodeMorphed: (old, next) => {
-            if (!notScript(old)) return false;
-            after.push(carry(old, next, old));
-          },
-        },
-      });
-      after.forEach((step) => step && step());
-    } catch (error) {
-      warn('morph unavailable, replacing the body', error);
-      [...doc.body.childNodes].forEach((n) => notScript(n) && n.remove());
-      doc.body.prepend(...[...parse(html).childNodes].filter(notScript));
-    }
+    tagItems(doc.body);
+    await morphChildren(doc.body, html, fresh.content, env, notScript, {
+      // What the user is typing into keeps its value; focus stays where it is.
+      ignoreActiveValue: true,
+      restoreFocus: true,
+    }, (old, next) => {
+      if (!notScript(old)) return false;
+      after.push(carry(old, next, old));
+    });
+    after.forEach((step) => step && step());
     untagItems();
-    if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    setTitle(op);
     return true;
   };
 
   // The head's title, and its other elements (a <style>, a <meta>); its scripts stay as they are.
   const head = async (op, env) => {
-    if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    setTitle(op);
     const html = op[PK.HTML];
-    if (typeof html !== 'string') return true;
-    const fresh = doc.createElement('template');
-    fresh.innerHTML = html;
-    // The title is set apart (above): leave the element as it is.
-    const keep = (node) => notScript(node) && node.nodeName !== 'TITLE';
-    try {
-      (window.Idiomorph || (await loadIdiomorph(env.morph))).morph(doc.head, fresh.content.childNodes, {
-        morphStyle: 'innerHTML',
-        callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: keep },
-      });
-    } catch (error) {
-      warn('morph unavailable, replacing the head', error);
-      [...doc.head.childNodes].forEach((n) => keep(n) && n.remove());
-      doc.head.append(...[...fresh.content.childNodes].filter(keep));
+    if (typeof html === 'string') {
+      const fresh = parse(html);
+      // The title is set apart (above): leave the element as it is.
+      await morphChildren(doc.head, fresh.childNodes, fresh, env, (node) => notScript(node) && node.nodeName !== 'TITLE');
     }
     return true;
   };
@@ -533,9 +529,8 @@
     },
     // The server could not update the page: it may show old data until a later morph.
     [PO.STALE]: (op, env) => {
-      console.error(`django-rt: ${op[PK.MESSAGE]}`);
+      report(op[PK.MESSAGE], env.debug, true);
       fire(doc, E.ERROR, { [K.CODE]: PO.STALE, [K.MESSAGE]: op[PK.MESSAGE] });
-      if (env.debug) notice(op[PK.MESSAGE], true);
       return true;
     },
   };
@@ -550,7 +545,7 @@
       box.id = NOTICE;
       box.setAttribute('role', 'alert');
       box.style.cssText =
-        'position:fixed;z-index:2147483647;left:1em;right:1em;bottom:1em;padding:.75em 1em;' +
+        'position:fixed;z-index:2147483647;inset:auto 1em 1em;padding:.75em 1em;' +
         'background:#7f1d1d;color:#fff;font:14px/1.4 system-ui,sans-serif;border-radius:6px;' +
         'white-space:pre-wrap;box-shadow:0 4px 16px rgba(0,0,0,.3);cursor:pointer';
       box.onclick = () => box.remove();
@@ -558,6 +553,10 @@
     }
     box.toggleAttribute('data-stale', stale);
     box.textContent = `django-rt: ${message} (click to dismiss)`;
+  };
+  const report = (message, debug, stale) => {
+    console.error('django-rt: ' + message);
+    if (debug) notice(message, stale);
   };
   // A patch that brings the page up to date ends a stale notice; a reply that went well ends
   // an error's.
@@ -790,8 +789,7 @@
       } else if (type === F.ERROR) {
         const el = settle(frame[K.REF]);
         const detail = frame[K.DETAIL];
-        console.error(`django-rt: ${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''));
-        if (debug) notice(`${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''));
+        report(`${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''), debug);
         fire(el && el.isConnected ? el : doc, E.ERROR, {
           [K.CODE]: frame[K.CODE],
           [K.MESSAGE]: frame[K.MESSAGE],
