@@ -77,6 +77,15 @@
   const fire = (target, name, detail, cancelable) =>
     target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, cancelable: !!cancelable }));
   const classes = (c) => String(c ?? '').split(/\s+/).filter(Boolean);
+  // What fn() returns, or undefined once it throws (an invalid selector, a field without a
+  // caret), after failed(error) when given.
+  const safe = (fn, failed) => {
+    try {
+      return fn();
+    } catch (error) {
+      if (failed) failed(error);
+    }
+  };
 
   // Strict on purpose: Chrome's autofill fires keydown/keyup without a key, which must not
   // pass for "enter".
@@ -113,13 +122,9 @@
   const gather = (spec) => {
     const out = {};
     for (const [name, selector] of Object.entries(spec || {})) {
-      let el = null;
-      try {
-        el = doc.querySelector(selector);
-      } catch {
-        // The server coerces null into "matched no element", a clearer error than ours.
-      }
-      out[name] = el && fieldValue(el);
+      // An invalid selector: the server coerces null into "matched no element", a clearer error.
+      const el = safe(() => doc.querySelector(selector));
+      out[name] = el ? fieldValue(el) : null;
     }
     return out;
   };
@@ -175,7 +180,7 @@
         if (action === A.REDIRECT) {
           // A javascript: URL built from user input would run in this page.
           if (/^https?:$/.test(new URL(content, loc.href).protocol)) loc.assign(content);
-          else warn('refused to redirect to', content);
+          else warn('refused redirect', content);
           continue;
         }
         const run = ACTIONS[action];
@@ -185,7 +190,7 @@
         }
         let els = selector == null ? (action === A.DISPATCH ? [doc] : []) : [...doc.querySelectorAll(selector)];
         if (!els.length) {
-          if (env.debug) warn('no element matches', selector, cmd);
+          if (env.debug) warn('no match', selector, cmd);
           continue;
         }
         if (action === A.FOCUS) els = els.slice(0, 1);
@@ -206,12 +211,12 @@
   const index = new Map(); // region ID -> its start comment; trusted only after a check
   let idiomorph; // the promise of Idiomorph, whose script is injected at most once per page
 
-  const indexFrom = (root) => {
-    const walker = doc.createTreeWalker(root, NodeFilter.SHOW_COMMENT);
-    for (let n; (n = walker.nextNode()); ) {
-      if (n.data.startsWith(M.START)) index.set(n.data.slice(M.START.length), n);
-    }
+  // Calls fn(comment, id) for each start marker under root, in page order.
+  const eachStart = (root, fn) => {
+    const walker = doc.createTreeWalker(root, 128 /* NodeFilter.SHOW_COMMENT */);
+    for (let n; (n = walker.nextNode()); ) n.data.startsWith(M.START) && fn(n, n.data.slice(M.START.length));
   };
+  const indexFrom = (root) => eachStart(root, (n, id) => index.set(id, n));
 
   // Two siblings and the nodes between them.
   const range = (a, b) => {
@@ -220,8 +225,9 @@
     return out;
   };
 
+  const isEnd = (n, id) => n.nodeType === 8 && n.data === M.END + id;
   const findEnd = (start, id) => {
-    for (let n = start; (n = n.nextSibling); ) if (n.nodeType === 8 && n.data === M.END + id) return n;
+    for (let n = start; (n = n.nextSibling); ) if (isEnd(n, id)) return n;
   };
 
   // Markup replaced by a command or a morph leaves stale entries: those, and misses, cost one
@@ -279,33 +285,18 @@
   const bound = [];
   const owned = (el) =>
     el === doc.activeElement &&
-    bound.some((selector) => {
-      try {
-        return el.matches(selector);
-      } catch {
-        return false;
-      }
-    });
+    bound.some((selector) => safe(() => el.matches(selector)));
   // Counterparts across a replacement: the same id, or else the same tag, type and name (and
   // value, within a group of checkboxes or radios), matched in document order.
   const twinKey = (el) => {
     const name = el.getAttribute('name');
     return el.id ? 'id:' + el.id : name == null ? '' : [el.tagName, el.type, name, checkable(el) && el.value] + '';
   };
-  const selection = (el) => {
-    try {
-      return [el.selectionStart, el.selectionEnd, el.selectionDirection];
-    } catch {
-      // Not a text field: there is no caret to keep.
-    }
-  };
+  // Not a text field: there is no caret to keep, and focus is all there is.
+  const selection = (el) => safe(() => [el.selectionStart, el.selectionEnd, el.selectionDirection]);
   const refocus = (el, sel) => {
     el.focus();
-    try {
-      if (sel[0] != null) el.setSelectionRange(...sel);
-    } catch {
-      // Not a text field: focus is all there is.
-    }
+    safe(() => sel[0] != null && el.setSelectionRange(...sel));
   };
 
   // The one place that keeps what the user is doing across a replacement of the nodes old
@@ -439,23 +430,15 @@
   // morph, the first element of each item borrows an id made of its marker, so that a row stays
   // the same element (with the focus and what is typed into it) when the rows before it go.
   const ITEM_ID = 'data-rt-item';
-  const ELEMENT = 1;
-  const COMMENT = 8;
-  const tagItems = (root) => {
-    const walker = doc.createTreeWalker(root, 128 /* NodeFilter.SHOW_COMMENT */);
-    for (let c = walker.nextNode(); c; c = walker.nextNode()) {
-      const id = c.data.startsWith(M.START) ? c.data.slice(M.START.length) : '';
-      if (!id.includes(M.ITEM)) continue;
-      let el = c.nextSibling;
-      while (el && el.nodeType !== ELEMENT && !(el.nodeType === COMMENT && el.data === M.END + id)) {
-        el = el.nextSibling;
-      }
-      if (el && el.nodeType === ELEMENT && !el.id) {
+  const tagItems = (root) =>
+    eachStart(root, (el, id) => {
+      if (!id.includes(M.ITEM)) return;
+      while ((el = el.nextSibling) && el.nodeType !== 1 && !isEnd(el, id));
+      if (el && el.nodeType === 1 && !el.id) {
         el.id = `${ITEM_ID}:${id}`;
         el.setAttribute(ITEM_ID, '');
       }
-    }
-  };
+    });
   const untagItems = () =>
     doc.querySelectorAll(`[${ITEM_ID}]`).forEach((el) => {
       el.removeAttribute('id');
@@ -474,7 +457,7 @@
         callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: morphed },
       });
     } catch (error) {
-      warn('morph failed, replacing', el.nodeName, error);
+      warn('morph failed', error);
       [...el.childNodes].forEach((n) => keep(n) && n.remove());
       el.prepend(...[...fresh.childNodes].filter(keep));
     }
@@ -545,14 +528,13 @@
       box.id = NOTICE;
       box.setAttribute('role', 'alert');
       box.style.cssText =
-        'position:fixed;z-index:2147483647;inset:auto 1em 1em;padding:.75em 1em;' +
-        'background:#7f1d1d;color:#fff;font:14px/1.4 system-ui,sans-serif;border-radius:6px;' +
-        'white-space:pre-wrap;box-shadow:0 4px 16px rgba(0,0,0,.3);cursor:pointer';
+        'position:fixed;z-index:2147483647;inset:auto 1em 1em;padding:1em;background:#7f1d1d;' +
+        'color:#fff;font:14px system-ui;white-space:pre-wrap;cursor:pointer';
       box.onclick = () => box.remove();
       doc.documentElement.append(box);
     }
     box.toggleAttribute('data-stale', stale);
-    box.textContent = `django-rt: ${message} (click to dismiss)`;
+    box.textContent = 'django-rt: ' + message;
   };
   const report = (message, debug, stale) => {
     console.error('django-rt: ' + message);
@@ -582,8 +564,9 @@
       if (done && done.then) return done.then(() => applyPatch(ops, env, i + 1, ok));
       if (!done) {
         ok = false;
-        if (env.missed) env.missed.push(ops[i] && ops[i][PK.ID] != null ? String(ops[i][PK.ID]) : null);
-        if (env.debug) warn('patch missed its region', ops[i]);
+        const id = ops[i]?.[PK.ID];
+        if (env.missed) env.missed.push(id == null ? null : String(id));
+        if (env.debug) warn('patch missed', ops[i]);
       }
     }
     return ok;
@@ -653,13 +636,7 @@
     // Frames apply in arrival order: a patch may wait for idiomorph to load, and a reply or a
     // patch arriving meanwhile must not overtake it. With nothing waiting, a frame applies at once.
     const inOrder = (task) => {
-      const run = () => {
-        try {
-          return task();
-        } catch (error) {
-          warn(error);
-        }
-      };
+      const run = () => safe(task, warn);
       const result = tail ? tail.then(run) : run();
       if (result && result.then) {
         const t = (tail = result.catch(warn).then(() => {
@@ -698,12 +675,7 @@
     const syncBound = () => {
       for (const { binding } of Object.values(byType).flat()) {
         if (!binding[B.SYNC]) continue;
-        let el = null;
-        try {
-          el = doc.querySelector(binding[B.SELECTOR]);
-        } catch (error) {
-          if (debug) warn(error);
-        }
+        const el = safe(() => doc.querySelector(binding[B.SELECTOR]), debug && warn);
         if (el) emit(binding, el);
       }
     };
@@ -713,12 +685,7 @@
       if (node && node.nodeType === 3) node = node.parentElement;
       if (!node || !node.closest) return;
       for (const { binding, timers } of byType[event.type]) {
-        let el = null;
-        try {
-          el = node.closest(binding[B.SELECTOR]);
-        } catch (error) {
-          if (debug) warn(error);
-        }
+        const el = safe(() => node.closest(binding[B.SELECTOR]), debug && warn);
         const filter = binding[B.KEY];
         if (!el || (filter && !keyMatches(event, filter))) continue;
         // Only a synchronous call can still cancel the default or stop the event.
@@ -759,7 +726,7 @@
       try {
         frame = JSON.parse(data);
       } catch {
-        return warn('unreadable frame', data);
+        return warn('bad frame', data);
       }
       const type = frame && frame[K.TYPE];
       if (type === F.JOINED) {
@@ -811,18 +778,14 @@
         inflight.clear();
       } else {
         // Replies to refs sent on this socket will never come.
-        busy.forEach((n, el) => {
-          el.classList.remove(CL.LOADING);
-          el.removeAttribute(BUSY);
-        });
-        busy.clear();
+        busy.forEach((n, el) => mark(el, -n));
         pending.clear();
         inflight.clear();
       }
       fire(doc, E.DISCONNECTED, { [K.CODE]: code, reason: e.reason });
       if (code === X.MAX_AGE) retry = setTimeout(connect, backoffDelay(0));
       // Every other protocol close code means the same join would be refused again.
-      else if (Object.values(X).includes(code)) {
+      else if (Object.values(PROTOCOL.close).includes(code)) {
         done = true;
         // A reload fetches a fresh token, the rt.js that speaks the server's version, or the
         // page the view now sends the browser to; a listener may keep the page as it is.
