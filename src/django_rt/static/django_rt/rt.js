@@ -9,9 +9,9 @@
     return Object.freeze(o);
   };
 
-  // Most values are their name in lower case: a section lists those by name only.
+  // Most names are their value in capitals: a section lists those values only.
   const named = (names, others) => ({
-    ...Object.fromEntries(names.split(' ').map((name) => [name, name.toLowerCase()])),
+    ...Object.fromEntries(names.split(' ').map((name) => [name.toUpperCase(), name])),
     ...others,
   });
 
@@ -19,30 +19,30 @@
   // django_rt.protocol.as_dict(): tests/test_protocol_sync.py compares the two.
   const PROTOCOL = deepFreeze({
     version: 1,
-    frames: named('JOIN EVENT RESYNC JOINED REPLY ERROR PATCH'),
-    keys: named('TOKEN REF TARGET CODE MESSAGE DETAIL HASH OPS IDS', {
+    frames: named('join event resync joined reply error patch'),
+    keys: named('token ref target code message detail hash ops ids', {
       TYPE: 't', VERSION: 'v', HANDLER: 'h', GATHERED: 'g', COMMANDS: 'cmds',
     }),
-    targetKeys: named('ID TAG NAME VALUE DATA'),
+    targetKeys: named('id tag name value data'),
     commandKeys: { ACTION: 'a', SELECTOR: 's', CONTENT: 'c' },
     actions: named(
-      'HTML TEXT APPEND PREPEND REPLACE REMOVE ATTR ADD_CLASS REMOVE_CLASS VALUE FOCUS REDIRECT DISPATCH RESET',
+      'html text append prepend replace remove attr add_class remove_class value focus redirect dispatch reset',
     ),
-    dispatchKeys: named('NAME DETAIL'),
-    patchKeys: named('ID HTML KEYS ITEMS TITLE MESSAGE', { OP: 'o' }),
-    patchOps: named('REGION LIST MORPH RELOAD HEAD STALE'),
+    dispatchKeys: named('name detail'),
+    patchKeys: named('id html keys items title message', { OP: 'o' }),
+    patchOps: named('region list morph reload head stale'),
     markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
     errors: named(
-      'BAD_FRAME FRAME_TOO_LARGE NOT_JOINED ALREADY_JOINED VERSION_MISMATCH INVALID_TOKEN TOKEN_EXPIRED ' +
-        'FORBIDDEN UNKNOWN_HANDLER INVALID_VALUE VALUE_TOO_LARGE RATE_LIMITED HANDLER_ERROR SESSION_ENDED ' +
-        'ACCESS_REVOKED TOO_MANY_CONNECTIONS JOIN_TIMEOUT',
+      'bad_frame frame_too_large not_joined already_joined version_mismatch invalid_token token_expired ' +
+        'forbidden unknown_handler invalid_value value_too_large rate_limited handler_error session_ended ' +
+        'access_revoked too_many_connections join_timeout',
     ),
     close: {
       MAX_AGE: 4000, JOIN_TIMEOUT: 4400, INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408,
       VERSION_MISMATCH: 4426, TOO_MANY_CONNECTIONS: 4429, SESSION_ENDED: 4440, ACCESS_REVOKED: 4443,
     },
-    config: named('URL TOKEN EVENTS DEBUG HASH MORPH', { VERSION: 'v' }),
-    binding: named('DEBOUNCE THROTTLE KEY SYNC', {
+    config: named('url token events debug hash morph', { VERSION: 'v' }),
+    binding: named('debounce throttle key sync', {
       EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
     }),
     classes: { CONNECTED: 'rt-connected', DISCONNECTED: 'rt-disconnected', LOADING: 'rt-loading' },
