@@ -75,7 +75,7 @@
 
   const warn = (...args) => console.warn('django-rt:', ...args);
   const fire = (target, name, detail, cancelable) =>
-    target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, cancelable: !!cancelable }));
+    target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, cancelable }));
   const classes = (c) => String(c ?? '').split(/\s+/).filter(Boolean);
   // What fn() returns, or undefined once it throws (an invalid selector, a field without a
   // caret), after failed(error) when given.
@@ -177,24 +177,18 @@
         const action = cmd[CK.ACTION];
         const selector = cmd[CK.SELECTOR];
         const content = cmd[CK.CONTENT];
+        const run = ACTIONS[action];
+        // Without a selector, only a dispatch has an element: the document.
+        const els = !run ? [] : selector != null ? [...doc.querySelectorAll(selector)] : action === A.DISPATCH ? [doc] : [];
         if (action === A.REDIRECT) {
           // A javascript: URL built from user input would run in this page.
           if (/^https?:$/.test(new URL(content, loc.href).protocol)) loc.assign(content);
           else warn('refused redirect', content);
-          continue;
-        }
-        const run = ACTIONS[action];
-        if (!run) {
+        } else if (!run) {
           if (env.debug) warn('unknown action', cmd);
-          continue;
-        }
-        let els = selector == null ? (action === A.DISPATCH ? [doc] : []) : [...doc.querySelectorAll(selector)];
-        if (!els.length) {
+        } else if (!els.length) {
           if (env.debug) warn('no match', selector, cmd);
-          continue;
-        }
-        if (action === A.FOCUS) els = els.slice(0, 1);
-        els.forEach((el) => run(el, content));
+        } else (action === A.FOCUS ? els.slice(0, 1) : els).forEach((el) => run(el, content));
       } catch (error) {
         warn('command failed', cmd, error);
       }
@@ -348,7 +342,7 @@
       tails[lo] = i;
     });
     const out = new Set();
-    for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) out.add(seq[i]);
+    for (let i = tails.at(-1); i >= 0; i = prev[i]) out.add(seq[i]);
     return out;
   };
 
@@ -357,12 +351,13 @@
     const region = findRegion(id);
     if (!region) return false;
     const [start, end] = region;
-    const prefix = M.START + id + M.ITEM;
+    const item = id + M.ITEM; // the ID of an item, without its key
+    const prefix = M.START + item;
     const have = new Map(); // key -> [start, end] of its item, in page order
     for (let n = start.nextSibling; n !== end; n = n.nextSibling) {
       if (n.nodeType === 8 && n.data.startsWith(prefix)) {
         const key = n.data.slice(prefix.length);
-        const stop = findEnd(n, id + M.ITEM + key);
+        const stop = findEnd(n, item + key);
         if (!stop) return false;
         have.set(key, [n, stop]);
         n = stop;
@@ -387,8 +382,8 @@
       const fresh = parse(html);
       if (have.has(k)) replaceBetween(...have.get(k), fresh);
       else {
-        const s = doc.createComment(M.START + id + M.ITEM + k);
-        const e = doc.createComment(M.END + id + M.ITEM + k);
+        const s = doc.createComment(prefix + k);
+        const e = doc.createComment(M.END + item + k);
         fresh.prepend(s);
         fresh.append(e);
         indexFrom(fresh);
@@ -584,7 +579,7 @@
     const loc = options.location || location;
     const debug = !!config[C.DEBUG];
     const env = { debug, location: loc, morph: config[C.MORPH] };
-    const byType = {};
+    const byType = {}; // event type -> [binding, its timers by element] pairs
     const pending = new Map(); // ref -> the element whose event it is
     const inflight = new Map(); // ref -> an event frame sent on this socket, not answered yet
     const busy = new Map(); // element -> how many of its refs are pending
@@ -673,7 +668,7 @@
     // A bound value lives with the connection's view: after every join (a reconnect starts
     // from the page's URL again) the server learns what the element holds now.
     const syncBound = () => {
-      for (const { binding } of Object.values(byType).flat()) {
+      for (const [binding] of Object.values(byType).flat()) {
         if (!binding[B.SYNC]) continue;
         const el = safe(() => doc.querySelector(binding[B.SELECTOR]), debug && warn);
         if (el) emit(binding, el);
@@ -684,7 +679,7 @@
       let node = event.target;
       if (node && node.nodeType === 3) node = node.parentElement;
       if (!node || !node.closest) return;
-      for (const { binding, timers } of byType[event.type]) {
+      for (const [binding, timers] of byType[event.type]) {
         const el = safe(() => node.closest(binding[B.SELECTOR]), debug && warn);
         const filter = binding[B.KEY];
         if (!el || (filter && !keyMatches(event, filter))) continue;
@@ -798,7 +793,7 @@
     const wake = () => !ws && !doc.hidden && connect();
 
     for (const binding of config[C.EVENTS] || []) {
-      (byType[binding[B.EVENT]] ||= []).push({ binding, timers: new WeakMap() });
+      (byType[binding[B.EVENT]] ||= []).push([binding, new WeakMap()]);
       if (binding[B.SYNC]) bound.push(binding[B.SELECTOR]);
     }
     // Capture on document: non-bubbling events (focus, blur, load) arrive too, and elements
