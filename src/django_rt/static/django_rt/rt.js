@@ -342,7 +342,7 @@
       tails[lo] = i;
     });
     const out = new Set();
-    for (let i = tails.at(-1); i >= 0; i = prev[i]) out.add(seq[i]);
+    for (let i = tails[tails.length - 1]; i >= 0; i = prev[i]) out.add(seq[i]); // none: undefined
     return out;
   };
 
@@ -752,7 +752,7 @@
         const el = settle(frame[K.REF]);
         const detail = frame[K.DETAIL];
         report(`${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''), debug);
-        fire(el && el.isConnected ? el : doc, E.ERROR, {
+        fire(el?.isConnected ? el : doc, E.ERROR, {
           [K.CODE]: frame[K.CODE],
           [K.MESSAGE]: frame[K.MESSAGE],
           [K.DETAIL]: detail,
