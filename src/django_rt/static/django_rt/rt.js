@@ -49,6 +49,8 @@
     domEvents: { CONNECTED: 'rt:connected', DISCONNECTED: 'rt:disconnected', ERROR: 'rt:error' },
     configAttribute: 'data-rt-config',
   });
+  // scripts/build-client writes the value in place of each use of these aliases (K.TYPE) in
+  // rt.min.js: read PROTOCOL through them alone (PROTOCOL.close as a whole is fine).
   const {
     frames: F, keys: K, targetKeys: T, commandKeys: CK, actions: A, close: X, config: C,
     binding: B, classes: CL, domEvents: E, dispatchKeys: D, patchKeys: PK, patchOps: PO, markers: M,
