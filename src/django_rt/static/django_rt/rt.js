@@ -9,11 +9,12 @@
     return Object.freeze(o);
   };
 
-  // Most names are their value in capitals: a section lists those values only.
-  const named = (names, others) => ({
-    ...Object.fromEntries(names.split(' ').map((name) => [name.toUpperCase(), name])),
-    ...others,
-  });
+  // The sections are written in lower case: upper() turns their keys into the names the code
+  // reads (binding's prevent_default is B.PREVENT_DEFAULT), and named() lists the values that
+  // are their own name (frames' 'join' is F.JOIN), then the others.
+  const upper = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toUpperCase(), v]));
+  const named = (values, others) =>
+    upper({ ...Object.fromEntries(values.split(' ').map((v) => [v, v])), ...others });
 
   // The wire protocol's only definition on this side. It must equal
   // django_rt.protocol.as_dict(): tests/test_protocol_sync.py compares the two.
@@ -21,32 +22,32 @@
     version: 1,
     frames: named('join event resync joined reply error patch'),
     keys: named('token ref target code message detail hash ops ids', {
-      TYPE: 't', VERSION: 'v', HANDLER: 'h', GATHERED: 'g', COMMANDS: 'cmds',
+      type: 't', version: 'v', handler: 'h', gathered: 'g', commands: 'cmds',
     }),
     targetKeys: named('id tag name value data'),
-    commandKeys: { ACTION: 'a', SELECTOR: 's', CONTENT: 'c' },
+    commandKeys: upper({ action: 'a', selector: 's', content: 'c' }),
     actions: named(
       'html text append prepend replace remove attr add_class remove_class value focus redirect dispatch reset',
     ),
     dispatchKeys: named('name detail'),
-    patchKeys: named('id html keys items title message', { OP: 'o' }),
+    patchKeys: named('id html keys items title message', { op: 'o' }),
     patchOps: named('region list morph reload head stale'),
-    markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
+    markers: upper({ start: 'rt:', end: '/rt:', item: '#' }),
     errors: named(
       'bad_frame frame_too_large not_joined already_joined version_mismatch invalid_token token_expired ' +
         'forbidden unknown_handler invalid_value value_too_large rate_limited handler_error session_ended ' +
         'access_revoked too_many_connections join_timeout',
     ),
-    close: {
-      MAX_AGE: 4000, JOIN_TIMEOUT: 4400, INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408,
-      VERSION_MISMATCH: 4426, TOO_MANY_CONNECTIONS: 4429, SESSION_ENDED: 4440, ACCESS_REVOKED: 4443,
-    },
-    config: named('url token events debug hash morph', { VERSION: 'v' }),
-    binding: named('debounce throttle key sync', {
-      EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
+    close: upper({
+      max_age: 4000, join_timeout: 4400, invalid_token: 4401, forbidden: 4403, token_expired: 4408,
+      version_mismatch: 4426, too_many_connections: 4429, session_ended: 4440, access_revoked: 4443,
     }),
-    classes: { CONNECTED: 'rt-connected', DISCONNECTED: 'rt-disconnected', LOADING: 'rt-loading' },
-    domEvents: { CONNECTED: 'rt:connected', DISCONNECTED: 'rt:disconnected', ERROR: 'rt:error' },
+    config: named('url token events debug hash morph', { version: 'v' }),
+    binding: named('debounce throttle key sync', {
+      event: 'e', selector: 's', handler: 'h', gather: 'g', prevent_default: 'prevent', stop_propagation: 'stop',
+    }),
+    classes: upper({ connected: 'rt-connected', disconnected: 'rt-disconnected', loading: 'rt-loading' }),
+    domEvents: upper({ connected: 'rt:connected', disconnected: 'rt:disconnected', error: 'rt:error' }),
     configAttribute: 'data-rt-config',
   });
   // scripts/build-client writes the value in place of each use of these aliases (K.TYPE) in
