@@ -449,7 +449,9 @@
   // keep refuses; without idiomorph, replaces them with the nodes of the fragment fresh.
   const morphChildren = async (el, content, fresh, env, keep, options, morphed = keep) => {
     try {
-      (await loadIdiomorph(env.morph)).morph(el, content, {
+      const Idiomorph = await loadIdiomorph(env.morph);
+      tagItems(el);
+      Idiomorph.morph(el, content, {
         morphStyle: 'innerHTML',
         ...options,
         callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: morphed },
@@ -459,6 +461,7 @@
       [...el.childNodes].forEach((n) => keep(n) && n.remove());
       el.prepend(...[...fresh.childNodes].filter(keep));
     }
+    untagItems();
   };
 
   const morph = async (op, env) => {
@@ -466,7 +469,6 @@
     tagItems(fresh.content);
     const html = fresh.innerHTML;
     const after = [];
-    tagItems(doc.body);
     await morphChildren(doc.body, html, fresh.content, env, notScript, {
       // What the user is typing into keeps its value; focus stays where it is.
       ignoreActiveValue: true,
@@ -476,7 +478,6 @@
       after.push(carry(old, next, old));
     });
     after.forEach((step) => step && step());
-    untagItems();
     setTitle(op);
     return true;
   };
