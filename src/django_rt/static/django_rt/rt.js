@@ -533,7 +533,7 @@
       doc.documentElement.append(box);
     }
     box.toggleAttribute('data-stale', stale);
-    box.textContent = 'django-rt: ' + message;
+    box.textContent = `django-rt: ${message} (click to dismiss)`;
   };
   const report = (message, debug, stale) => {
     console.error('django-rt: ' + message);
