@@ -71,19 +71,21 @@ async def test_http_page_is_served(application):
     assert response["status"] == 200
     assert header(response, b"content-type") == "text/html; charset=utf-8"
     body = response["body"].decode()
-    assert CONFIG_ATTRIBUTE in body and '<script src="/static/django_rt/rt.js" defer>' in body
+    assert CONFIG_ATTRIBUTE in body and '<script src="/static/django_rt/rt.min.js" defer>' in body
 
 
 async def test_http_unknown_page_is_404(application):
     assert (await http_get(application, "/no/such/page/"))["status"] == 404
 
 
-async def test_client_script_is_served_with_debug(debug_application):
-    # Needs src/django_rt/static/django_rt/rt.js (the client) to exist.
-    response = await http_get(debug_application, "/static/django_rt/rt.js")
-    assert response["status"] == 200, f"{RT_JS} is not served (does it exist? {RT_JS.exists()})"
+@pytest.mark.parametrize("name", ["rt.js", "rt.min.js"])
+async def test_client_script_is_served_with_debug(debug_application, name):
+    # Needs src/django_rt/static/django_rt/rt.js (the client) and rt.min.js to exist.
+    path = RT_JS.with_name(name)
+    response = await http_get(debug_application, f"/static/django_rt/{name}")
+    assert response["status"] == 200, f"{path} is not served (does it exist? {path.exists()})"
     assert "javascript" in header(response, b"content-type")
-    assert response["body"] == RT_JS.read_bytes()
+    assert response["body"] == path.read_bytes()
 
 
 async def test_static_files_are_served_with_debug_only(tmp_path, debug_application, application):

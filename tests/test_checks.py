@@ -261,7 +261,12 @@ def test_without_staticfiles():
     with modify_settings(INSTALLED_APPS={"remove": ["django.contrib.staticfiles"]}):
         messages = check_settings()
     assert ids(messages) == ["django_rt.W002"]
-    assert "'django_rt/rt.js'" in messages[0].msg
+    assert "'django_rt/rt.min.js'" in messages[0].msg  # what pages load outside DEBUG
+    with (
+        modify_settings(INSTALLED_APPS={"remove": ["django.contrib.staticfiles"]}),
+        override_settings(DEBUG=True),
+    ):
+        assert "'django_rt/rt.js'" in check_settings()[0].msg
     with (
         modify_settings(INSTALLED_APPS={"remove": ["django.contrib.staticfiles"]}),
         override_settings(DJANGO_RT={"SCRIPT": "vendor/rt.min.js"}),

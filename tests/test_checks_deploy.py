@@ -304,7 +304,7 @@ def test_w006_is_logged_at_start_up_under_uvicorn(installed, monkeypatch, caplog
 def test_without_whitenoise_the_deploy_check_warns():
     (warning,) = check_static_deploy()
     assert warning.id == "django_rt.W007"
-    assert "collectstatic alone leaves /static/django_rt/rt.js answering 404" in warning.msg
+    assert "collectstatic alone leaves /static/django_rt/rt.min.js answering 404" in warning.msg
     assert "WhiteNoiseMiddleware" in warning.hint and "['django_rt.W007']" in warning.hint
     assert "django_rt.W007" not in ids(checks.run_checks())
     assert "django_rt.W007" in ids(checks.run_checks(include_deployment_checks=True))

@@ -124,9 +124,10 @@ def urls_and_templates():
         yield
 
 
+# DEBUG is off in the test settings: pages load the minified client.
 SCRIPT = re.compile(
     r'<script type="application/json" data-rt-config>[^<]*</script>'
-    r'<script src="/static/django_rt/rt\.js" defer></script>'
+    r'<script src="/static/django_rt/rt\.min\.js" defer></script>'
 )
 
 

@@ -64,10 +64,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     if not apps.is_installed("django.contrib.staticfiles"):
+        from .views import client_script
+
         messages.append(
             Warning(
                 "'django.contrib.staticfiles' is not in INSTALLED_APPS: serve "
-                f"STATIC_URL + {rt_settings.SCRIPT!r} yourself so that pages find the client.",
+                f"STATIC_URL + {client_script()!r} yourself so that pages find the client.",
                 id="django_rt.W002",
             )
         )
@@ -447,11 +449,13 @@ def check_static_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     url = str(settings.STATIC_URL or "")
     if url.startswith(("http://", "https://", "//")):
         return []  # another host serves it (a CDN, a storage's URL)
+    from .views import client_script  # rt.min.js, unless DJANGO_RT['SCRIPT'] says otherwise
+
     return [
         Warning(
             f"DEBUG is off and WhiteNoise is not in MIDDLEWARE: nothing in this project "
             f"serves STATIC_URL ({url!r}). collectstatic alone leaves "
-            f"{url}{rt_settings.SCRIPT} answering 404, and django-rt pages static, unless "
+            f"{url}{client_script()} answering 404, and django-rt pages static, unless "
             "a proxy serves STATIC_ROOT at STATIC_URL.",
             hint="Serve STATIC_ROOT at STATIC_URL from the proxy in front (nginx: location "
             f"{url} {{ alias /path/to/STATIC_ROOT/; }}), or add "

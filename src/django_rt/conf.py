@@ -25,7 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "EVENTS_PER_SECOND": 20.0,
     # ... and in one burst.
     "EVENTS_BURST": 40,
-    # Static path of the client script.
+    # Static path of the client script. Unless set, pages load it minified (rt.min.js)
+    # when DEBUG is off.
     "SCRIPT": "django_rt/rt.js",
     # Static path of the morph library, loaded by the client when a page must resync.
     "MORPH_SCRIPT": "django_rt/vendor/idiomorph/idiomorph.js",

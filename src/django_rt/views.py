@@ -215,6 +215,20 @@ def page_config(
     }
 
 
+#: Static path of the minified client, which ``scripts/build-client`` writes from ``rt.js``.
+MINIFIED_SCRIPT = "django_rt/rt.min.js"
+
+
+def client_script() -> str:
+    """Static path of the client script pages load: ``DJANGO_RT['SCRIPT']`` when the
+    project sets it; else ``rt.js`` under ``DEBUG`` (readable in the browser's debugger),
+    and ``rt.min.js``, the same client minified, otherwise."""
+    user = getattr(settings, "DJANGO_RT", None)
+    if isinstance(user, dict) and "SCRIPT" in user:
+        return str(user["SCRIPT"])
+    return str(rt_settings.SCRIPT) if settings.DEBUG else MINIFIED_SCRIPT
+
+
 def script_tags(config: dict[str, Any]) -> SafeString:
     """The client script and its configuration."""
     text = json.dumps(config, separators=(",", ":"))
@@ -222,7 +236,7 @@ def script_tags(config: dict[str, Any]) -> SafeString:
         '<script type="application/json" {}>{}</script><script src="{}" defer></script>',
         CONFIG_ATTRIBUTE,
         SafeString(text.translate(_JSON_SCRIPT_ESCAPES)),
-        static(rt_settings.SCRIPT),
+        static(client_script()),
     )
 
 

@@ -36,6 +36,17 @@ def test_type_click_see_result(page, asgi_server):
     assert page.errors == []
 
 
+def test_the_browser_runs_the_minified_client_outside_debug(page, asgi_server):
+    # DEBUG is off in the test settings: the browser tests run rt.min.js.
+    open_page(page, asgi_server.url + "/")
+    sources = page.evaluate("[...document.scripts].map((script) => script.src).filter(Boolean)")
+    assert [source.rsplit("/", 1)[-1] for source in sources] == ["rt.min.js"]
+    page.fill("#myinput", "small")
+    page.click("#mybutton")
+    page.wait_for_selector("#result:has-text('Result: small')")
+    assert page.errors == []
+
+
 def test_gathered_markup_echoed_back_does_not_run(page, asgi_server):
     open_page(page, asgi_server.url + "/")
     payload = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'

@@ -152,7 +152,7 @@ def test_a_change_between_page_load_and_join_still_shows(page, asgi_server):
         Entry.objects.create(name="meanwhile")
         route.continue_()
 
-    page.route("**/django_rt/rt.js", create_then_serve)
+    page.route("**/django_rt/rt*.js", create_then_serve)
     page.goto(asgi_server.url + "/live/entries/")
     page.wait_for_selector("html.rt-connected")
     wait_texts(page, "#list .name", ["before", "meanwhile"])

@@ -209,7 +209,7 @@ class Pages:
         if self.fresh is None:
             self.fresh = new_page(self.context)
             # Only what the server rendered: no socket, no join, no work for the servers.
-            self.fresh.route("**/django_rt/rt.js", lambda route: route.abort())
+            self.fresh.route("**/django_rt/rt*.js", lambda route: route.abort())
         server = next(s for s in (self.cluster.a, self.cluster.b) if s.process is not None)
         self.fresh.goto(server.url + path)
         return shown(self.fresh)

@@ -1,10 +1,16 @@
 // Shared fixtures: rt.js evaluated in a fresh jsdom page, with a WebSocket and a location
-// the test drives by hand.
+// the test drives by hand. RT_JS=rt.min.js runs the same tests on the minified client.
 import { readFileSync } from 'node:fs';
 import { JSDOM, VirtualConsole } from 'jsdom';
 
-export const SOURCE_PATH = new URL('../../src/django_rt/static/django_rt/rt.js', import.meta.url);
+const STATIC = new URL('../../src/django_rt/static/django_rt/', import.meta.url);
+/** The source, for the tests that read its text. */
+export const SOURCE_PATH = new URL('rt.js', STATIC);
 export const SOURCE = readFileSync(SOURCE_PATH, 'utf8');
+/** The client the pages run: rt.js, or the file of the same folder that RT_JS names. */
+export const CLIENT_NAME = process.env.RT_JS || 'rt.js';
+if (!/^[\w.-]+\.js$/.test(CLIENT_NAME)) throw new Error(`RT_JS names a file of static/django_rt/, not ${CLIENT_NAME}`);
+export const CLIENT = readFileSync(new URL(CLIENT_NAME, STATIC), 'utf8');
 
 // Values created inside the page belong to jsdom's realm; compare them as the wire sees them.
 export const plain = (value) => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
@@ -93,7 +99,7 @@ export function page(body = '', { url = 'https://app.test/page/', runScripts = '
   window.clearTimeout = (id) => clearTimeout(id);
   const Socket = socketClass();
   window.WebSocket = Socket;
-  window.eval(SOURCE);
+  window.eval(CLIENT);
   return { dom, window, document: window.document, RT: window.DjangoRT, Socket, logs };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { SOURCE, fakeLocation, page } from './helpers.mjs';
+import { CLIENT, fakeLocation, page } from './helpers.mjs';
 
 const { RT } = page();
 
@@ -68,6 +68,6 @@ test('window.DjangoRT exposes the API', () => {
 test('loading rt.js twice keeps the first client', () => {
   const p = page();
   const first = p.window.DjangoRT;
-  p.window.eval(SOURCE);
+  p.window.eval(CLIENT);
   assert.equal(p.window.DjangoRT, first);
 });

@@ -21,6 +21,7 @@ from ..protocol import (
     Marker,
     TargetKey,
 )
+from ..views import MINIFIED_SCRIPT, client_script
 from .css import Selector
 
 VOID = frozenset(
@@ -387,14 +388,15 @@ class Document:
         if self.head is None:
             self.head = Element("head")
         self.config: dict[str, Any] = {}
-        script_path = rt_settings.SCRIPT
+        # Either build of the client: the page may come from another DEBUG than the test's.
+        client = (client_script(), str(rt_settings.SCRIPT), MINIFIED_SCRIPT)
         for el in list(self.root.elements()):
             if el.tag != "script" or el.parent is None:
                 continue
             if CONFIG_ATTRIBUTE in el.attrs:
                 self.config = json.loads(el.text)
                 el.parent.children.remove(el)
-            elif (el.attrs.get("src") or "").endswith(script_path):
+            elif (el.attrs.get("src") or "").endswith(client):
                 el.parent.children.remove(el)
         self.title = self._title_text()
         #: The element that has the focus (a field filled or clicked last).

@@ -9,59 +9,49 @@
     return Object.freeze(o);
   };
 
+  // The sections are written in lower case: upper() turns their keys into the names the code
+  // reads (binding's prevent_default is B.PREVENT_DEFAULT), and named() lists the values that
+  // are their own name (frames' 'join' is F.JOIN), then the others.
+  const upper = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toUpperCase(), v]));
+  const named = (values, others) =>
+    upper({ ...Object.fromEntries(values.split(' ').map((v) => [v, v])), ...others });
+
   // The wire protocol's only definition on this side. It must equal
   // django_rt.protocol.as_dict(): tests/test_protocol_sync.py compares the two.
   const PROTOCOL = deepFreeze({
     version: 1,
-    frames: {
-      JOIN: 'join', EVENT: 'event', RESYNC: 'resync',
-      JOINED: 'joined', REPLY: 'reply', ERROR: 'error', PATCH: 'patch',
-    },
-    keys: {
-      TYPE: 't', VERSION: 'v', TOKEN: 'token', REF: 'ref', HANDLER: 'h', GATHERED: 'g',
-      TARGET: 'target', COMMANDS: 'cmds', CODE: 'code', MESSAGE: 'message', DETAIL: 'detail',
-      HASH: 'hash', OPS: 'ops', IDS: 'ids',
-    },
-    targetKeys: { ID: 'id', TAG: 'tag', NAME: 'name', VALUE: 'value', DATA: 'data' },
-    commandKeys: { ACTION: 'a', SELECTOR: 's', CONTENT: 'c' },
-    actions: {
-      HTML: 'html', TEXT: 'text', APPEND: 'append', PREPEND: 'prepend', REPLACE: 'replace',
-      REMOVE: 'remove', ATTR: 'attr', ADD_CLASS: 'add_class', REMOVE_CLASS: 'remove_class',
-      VALUE: 'value', FOCUS: 'focus', REDIRECT: 'redirect', DISPATCH: 'dispatch', RESET: 'reset',
-    },
-    dispatchKeys: { NAME: 'name', DETAIL: 'detail' },
-    patchKeys: {
-      OP: 'o', ID: 'id', HTML: 'html', KEYS: 'keys', ITEMS: 'items', TITLE: 'title', MESSAGE: 'message',
-    },
-    patchOps: {
-      REGION: 'region', LIST: 'list', MORPH: 'morph', RELOAD: 'reload', HEAD: 'head', STALE: 'stale',
-    },
-    markers: { START: 'rt:', END: '/rt:', ITEM: '#' },
-    errors: {
-      BAD_FRAME: 'bad_frame', FRAME_TOO_LARGE: 'frame_too_large', NOT_JOINED: 'not_joined',
-      ALREADY_JOINED: 'already_joined', VERSION_MISMATCH: 'version_mismatch',
-      INVALID_TOKEN: 'invalid_token', TOKEN_EXPIRED: 'token_expired', FORBIDDEN: 'forbidden',
-      UNKNOWN_HANDLER: 'unknown_handler', INVALID_VALUE: 'invalid_value',
-      VALUE_TOO_LARGE: 'value_too_large', RATE_LIMITED: 'rate_limited',
-      HANDLER_ERROR: 'handler_error', SESSION_ENDED: 'session_ended', ACCESS_REVOKED: 'access_revoked',
-      TOO_MANY_CONNECTIONS: 'too_many_connections', JOIN_TIMEOUT: 'join_timeout',
-    },
-    close: {
-      MAX_AGE: 4000, JOIN_TIMEOUT: 4400, INVALID_TOKEN: 4401, FORBIDDEN: 4403, TOKEN_EXPIRED: 4408,
-      VERSION_MISMATCH: 4426, TOO_MANY_CONNECTIONS: 4429, SESSION_ENDED: 4440, ACCESS_REVOKED: 4443,
-    },
-    config: {
-      VERSION: 'v', URL: 'url', TOKEN: 'token', EVENTS: 'events', DEBUG: 'debug', HASH: 'hash', MORPH: 'morph',
-    },
-    binding: {
-      EVENT: 'e', SELECTOR: 's', HANDLER: 'h', GATHER: 'g', DEBOUNCE: 'debounce',
-      THROTTLE: 'throttle', KEY: 'key', PREVENT_DEFAULT: 'prevent', STOP_PROPAGATION: 'stop',
-      SYNC: 'sync',
-    },
-    classes: { CONNECTED: 'rt-connected', DISCONNECTED: 'rt-disconnected', LOADING: 'rt-loading' },
-    domEvents: { CONNECTED: 'rt:connected', DISCONNECTED: 'rt:disconnected', ERROR: 'rt:error' },
+    frames: named('join event resync joined reply error patch'),
+    keys: named('token ref target code message detail hash ops ids', {
+      type: 't', version: 'v', handler: 'h', gathered: 'g', commands: 'cmds',
+    }),
+    targetKeys: named('id tag name value data'),
+    commandKeys: upper({ action: 'a', selector: 's', content: 'c' }),
+    actions: named(
+      'html text append prepend replace remove attr add_class remove_class value focus redirect dispatch reset',
+    ),
+    dispatchKeys: named('name detail'),
+    patchKeys: named('id html keys items title message', { op: 'o' }),
+    patchOps: named('region list morph reload head stale'),
+    markers: upper({ start: 'rt:', end: '/rt:', item: '#' }),
+    errors: named(
+      'bad_frame frame_too_large not_joined already_joined version_mismatch invalid_token token_expired ' +
+        'forbidden unknown_handler invalid_value value_too_large rate_limited handler_error session_ended ' +
+        'access_revoked too_many_connections join_timeout',
+    ),
+    close: upper({
+      max_age: 4000, join_timeout: 4400, invalid_token: 4401, forbidden: 4403, token_expired: 4408,
+      version_mismatch: 4426, too_many_connections: 4429, session_ended: 4440, access_revoked: 4443,
+    }),
+    config: named('url token events debug hash morph', { version: 'v' }),
+    binding: named('debounce throttle key sync', {
+      event: 'e', selector: 's', handler: 'h', gather: 'g', prevent_default: 'prevent', stop_propagation: 'stop',
+    }),
+    classes: upper({ connected: 'rt-connected', disconnected: 'rt-disconnected', loading: 'rt-loading' }),
+    domEvents: upper({ connected: 'rt:connected', disconnected: 'rt:disconnected', error: 'rt:error' }),
     configAttribute: 'data-rt-config',
   });
+  // scripts/build-client writes the value in place of each use of these aliases (K.TYPE) in
+  // rt.min.js: read PROTOCOL through them alone (PROTOCOL.close as a whole is fine).
   const {
     frames: F, keys: K, targetKeys: T, commandKeys: CK, actions: A, close: X, config: C,
     binding: B, classes: CL, domEvents: E, dispatchKeys: D, patchKeys: PK, patchOps: PO, markers: M,
@@ -88,8 +78,17 @@
 
   const warn = (...args) => console.warn('django-rt:', ...args);
   const fire = (target, name, detail, cancelable) =>
-    target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, cancelable: !!cancelable }));
+    target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, cancelable }));
   const classes = (c) => String(c ?? '').split(/\s+/).filter(Boolean);
+  // What fn() returns, or undefined once it throws (an invalid selector, a field without a
+  // caret), after failed(error) when given.
+  const safe = (fn, failed) => {
+    try {
+      return fn();
+    } catch (error) {
+      if (failed) failed(error);
+    }
+  };
 
   // Strict on purpose: Chrome's autofill fires keydown/keyup without a key, which must not
   // pass for "enter".
@@ -126,13 +125,9 @@
   const gather = (spec) => {
     const out = {};
     for (const [name, selector] of Object.entries(spec || {})) {
-      let el = null;
-      try {
-        el = doc.querySelector(selector);
-      } catch {
-        // The server coerces null into "matched no element", a clearer error than ours.
-      }
-      out[name] = el && fieldValue(el);
+      // An invalid selector: the server coerces null into "matched no element", a clearer error.
+      const el = safe(() => doc.querySelector(selector));
+      out[name] = el ? fieldValue(el) : null;
     }
     return out;
   };
@@ -185,24 +180,18 @@
         const action = cmd[CK.ACTION];
         const selector = cmd[CK.SELECTOR];
         const content = cmd[CK.CONTENT];
+        const run = ACTIONS[action];
+        // Without a selector, only a dispatch has an element: the document.
+        const els = !run ? [] : selector != null ? [...doc.querySelectorAll(selector)] : action === A.DISPATCH ? [doc] : [];
         if (action === A.REDIRECT) {
           // A javascript: URL built from user input would run in this page.
           if (/^https?:$/.test(new URL(content, loc.href).protocol)) loc.assign(content);
-          else warn('refused to redirect to', content);
-          continue;
-        }
-        const run = ACTIONS[action];
-        if (!run) {
+          else warn('refused redirect', content);
+        } else if (!run) {
           if (env.debug) warn('unknown action', cmd);
-          continue;
-        }
-        let els = selector == null ? (action === A.DISPATCH ? [doc] : []) : [...doc.querySelectorAll(selector)];
-        if (!els.length) {
-          if (env.debug) warn('no element matches', selector, cmd);
-          continue;
-        }
-        if (action === A.FOCUS) els = els.slice(0, 1);
-        els.forEach((el) => run(el, content));
+        } else if (!els.length) {
+          if (env.debug) warn('no match', selector, cmd);
+        } else (action === A.FOCUS ? els.slice(0, 1) : els).forEach((el) => run(el, content));
       } catch (error) {
         warn('command failed', cmd, error);
       }
@@ -219,12 +208,12 @@
   const index = new Map(); // region ID -> its start comment; trusted only after a check
   let idiomorph; // the promise of Idiomorph, whose script is injected at most once per page
 
-  const indexFrom = (root) => {
-    const walker = doc.createTreeWalker(root, NodeFilter.SHOW_COMMENT);
-    for (let n; (n = walker.nextNode()); ) {
-      if (n.data.startsWith(M.START)) index.set(n.data.slice(M.START.length), n);
-    }
+  // Calls fn(comment, id) for each start marker under root, in page order.
+  const eachStart = (root, fn) => {
+    const walker = doc.createTreeWalker(root, 128 /* NodeFilter.SHOW_COMMENT */);
+    for (let n; (n = walker.nextNode()); ) n.data.startsWith(M.START) && fn(n, n.data.slice(M.START.length));
   };
+  const indexFrom = (root) => eachStart(root, (n, id) => index.set(id, n));
 
   // Two siblings and the nodes between them.
   const range = (a, b) => {
@@ -233,8 +222,9 @@
     return out;
   };
 
+  const isEnd = (n, id) => n.nodeType === 8 && n.data === M.END + id;
   const findEnd = (start, id) => {
-    for (let n = start; (n = n.nextSibling); ) if (n.nodeType === 8 && n.data === M.END + id) return n;
+    for (let n = start; (n = n.nextSibling); ) if (isEnd(n, id)) return n;
   };
 
   // Markup replaced by a command or a morph leaves stale entries: those, and misses, cost one
@@ -252,11 +242,12 @@
   };
 
   // A <template> parses any fragment in context: <tr> or <option> survive, scripts never run.
-  const parse = (html) => {
+  const template = (html) => {
     const t = doc.createElement('template');
     t.innerHTML = html;
-    return t.content;
+    return t;
   };
+  const parse = (html) => template(html).content;
 
   const checkable = (el) => /^(checkbox|radio)$/.test(el.type);
   // What the user made of a field, or (dflt) what its markup says: what a form reset restores.
@@ -291,33 +282,18 @@
   const bound = [];
   const owned = (el) =>
     el === doc.activeElement &&
-    bound.some((selector) => {
-      try {
-        return el.matches(selector);
-      } catch {
-        return false;
-      }
-    });
+    bound.some((selector) => safe(() => el.matches(selector)));
   // Counterparts across a replacement: the same id, or else the same tag, type and name (and
   // value, within a group of checkboxes or radios), matched in document order.
   const twinKey = (el) => {
     const name = el.getAttribute('name');
     return el.id ? 'id:' + el.id : name == null ? '' : [el.tagName, el.type, name, checkable(el) && el.value] + '';
   };
-  const selection = (el) => {
-    try {
-      return [el.selectionStart, el.selectionEnd, el.selectionDirection];
-    } catch {
-      // Not a text field: there is no caret to keep.
-    }
-  };
+  // Not a text field: there is no caret to keep, and focus is all there is.
+  const selection = (el) => safe(() => [el.selectionStart, el.selectionEnd, el.selectionDirection]);
   const refocus = (el, sel) => {
     el.focus();
-    try {
-      if (sel[0] != null) el.setSelectionRange(...sel);
-    } catch {
-      // Not a text field: focus is all there is.
-    }
+    safe(() => sel[0] != null && el.setSelectionRange(...sel));
   };
 
   // The one place that keeps what the user is doing across a replacement of the nodes old
@@ -369,7 +345,7 @@
       tails[lo] = i;
     });
     const out = new Set();
-    for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) out.add(seq[i]);
+    for (let i = tails[tails.length - 1]; i >= 0; i = prev[i]) out.add(seq[i]); // none: undefined
     return out;
   };
 
@@ -378,12 +354,13 @@
     const region = findRegion(id);
     if (!region) return false;
     const [start, end] = region;
-    const prefix = M.START + id + M.ITEM;
+    const item = id + M.ITEM; // the ID of an item, without its key
+    const prefix = M.START + item;
     const have = new Map(); // key -> [start, end] of its item, in page order
     for (let n = start.nextSibling; n !== end; n = n.nextSibling) {
       if (n.nodeType === 8 && n.data.startsWith(prefix)) {
         const key = n.data.slice(prefix.length);
-        const stop = findEnd(n, id + M.ITEM + key);
+        const stop = findEnd(n, item + key);
         if (!stop) return false;
         have.set(key, [n, stop]);
         n = stop;
@@ -408,8 +385,8 @@
       const fresh = parse(html);
       if (have.has(k)) replaceBetween(...have.get(k), fresh);
       else {
-        const s = doc.createComment(M.START + id + M.ITEM + k);
-        const e = doc.createComment(M.END + id + M.ITEM + k);
+        const s = doc.createComment(prefix + k);
+        const e = doc.createComment(M.END + item + k);
         fresh.prepend(s);
         fresh.append(e);
         indexFrom(fresh);
@@ -432,8 +409,9 @@
   };
 
   const loadIdiomorph = (url) =>
+    window.Idiomorph ||
     (idiomorph ||= new Promise((resolve, reject) => {
-      if (!url) throw new Error('no idiomorph URL in the page configuration');
+      if (!url) throw new Error('no idiomorph URL');
       const script = doc.createElement('script');
       script.src = url;
       script.onload = () => resolve(window.Idiomorph);
@@ -450,81 +428,68 @@
   // morph, the first element of each item borrows an id made of its marker, so that a row stays
   // the same element (with the focus and what is typed into it) when the rows before it go.
   const ITEM_ID = 'data-rt-item';
-  const ELEMENT = 1;
-  const COMMENT = 8;
-  const tagItems = (root) => {
-    const walker = doc.createTreeWalker(root, 128 /* NodeFilter.SHOW_COMMENT */);
-    for (let c = walker.nextNode(); c; c = walker.nextNode()) {
-      const id = c.data.startsWith(M.START) ? c.data.slice(M.START.length) : '';
-      if (!id.includes(M.ITEM)) continue;
-      let el = c.nextSibling;
-      while (el && el.nodeType !== ELEMENT && !(el.nodeType === COMMENT && el.data === M.END + id)) {
-        el = el.nextSibling;
-      }
-      if (el && el.nodeType === ELEMENT && !el.id) {
+  const tagItems = (root) =>
+    eachStart(root, (el, id) => {
+      if (!id.includes(M.ITEM)) return;
+      while ((el = el.nextSibling) && el.nodeType !== 1 && !isEnd(el, id));
+      if (el && el.nodeType === 1 && !el.id) {
         el.id = `${ITEM_ID}:${id}`;
         el.setAttribute(ITEM_ID, '');
       }
-    }
-  };
+    });
   const untagItems = () =>
     doc.querySelectorAll(`[${ITEM_ID}]`).forEach((el) => {
       el.removeAttribute('id');
       el.removeAttribute(ITEM_ID);
     });
 
+  const setTitle = (op) => typeof op[PK.TITLE] === 'string' && (doc.title = op[PK.TITLE]);
+
+  // Morphs the children of el (the body or the head) into content, leaving alone the nodes
+  // keep refuses; without idiomorph, replaces them with the nodes of the fragment fresh.
+  const morphChildren = async (el, content, fresh, env, keep, options, morphed = keep) => {
+    try {
+      const Idiomorph = await loadIdiomorph(env.morph);
+      tagItems(el);
+      Idiomorph.morph(el, content, {
+        morphStyle: 'innerHTML',
+        ...options,
+        callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: morphed },
+      });
+    } catch (error) {
+      warn('morph failed', error);
+      [...el.childNodes].forEach((n) => keep(n) && n.remove());
+      el.prepend(...[...fresh.childNodes].filter(keep));
+    }
+    untagItems();
+  };
+
   const morph = async (op, env) => {
-    const fresh = doc.createElement('template');
-    fresh.innerHTML = op[PK.HTML];
+    const fresh = template(op[PK.HTML]);
     tagItems(fresh.content);
     const html = fresh.innerHTML;
     const after = [];
-    try {
-      const Idiomorph = window.Idiomorph || (await loadIdiomorph(env.morph));
-      tagItems(doc.body);
-      Idiomorph.morph(doc.body, html, {
-        morphStyle: 'innerHTML',
-        // What the user is typing into keeps its value; focus stays where it is.
-        ignoreActiveValue: true,
-        restoreFocus: true,
-        callbacks: {
-          beforeNodeAdded: notScript,
-          beforeNodeRemoved: notScript,
-          beforeNodeMorphed: (old, next) => {
-            if (!notScript(old)) return false;
-            after.push(carry(old, next, old));
-          },
-        },
-      });
-      after.forEach((step) => step && step());
-    } catch (error) {
-      warn('morph unavailable, replacing the body', error);
-      [...doc.body.childNodes].forEach((n) => notScript(n) && n.remove());
-      doc.body.prepend(...[...parse(html).childNodes].filter(notScript));
-    }
-    untagItems();
-    if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    await morphChildren(doc.body, html, fresh.content, env, notScript, {
+      // What the user is typing into keeps its value; focus stays where it is.
+      ignoreActiveValue: true,
+      restoreFocus: true,
+    }, (old, next) => {
+      if (!notScript(old)) return false;
+      after.push(carry(old, next, old));
+    });
+    after.forEach((step) => step && step());
+    setTitle(op);
     return true;
   };
 
   // The head's title, and its other elements (a <style>, a <meta>); its scripts stay as they are.
   const head = async (op, env) => {
-    if (typeof op[PK.TITLE] === 'string') doc.title = op[PK.TITLE];
+    setTitle(op);
     const html = op[PK.HTML];
-    if (typeof html !== 'string') return true;
-    const fresh = doc.createElement('template');
-    fresh.innerHTML = html;
-    // The title is set apart (above): leave the element as it is.
-    const keep = (node) => notScript(node) && node.nodeName !== 'TITLE';
-    try {
-      (window.Idiomorph || (await loadIdiomorph(env.morph))).morph(doc.head, fresh.content.childNodes, {
-        morphStyle: 'innerHTML',
-        callbacks: { beforeNodeAdded: keep, beforeNodeRemoved: keep, beforeNodeMorphed: keep },
-      });
-    } catch (error) {
-      warn('morph unavailable, replacing the head', error);
-      [...doc.head.childNodes].forEach((n) => keep(n) && n.remove());
-      doc.head.append(...[...fresh.content.childNodes].filter(keep));
+    if (typeof html === 'string') {
+      const fresh = parse(html);
+      // The title is set apart (above): leave the element as it is.
+      await morphChildren(doc.head, fresh.childNodes, fresh, env, (node) => notScript(node) && node.nodeName !== 'TITLE');
     }
     return true;
   };
@@ -546,9 +511,8 @@
     },
     // The server could not update the page: it may show old data until a later morph.
     [PO.STALE]: (op, env) => {
-      console.error(`django-rt: ${op[PK.MESSAGE]}`);
+      report(op[PK.MESSAGE], env.debug, true);
       fire(doc, E.ERROR, { [K.CODE]: PO.STALE, [K.MESSAGE]: op[PK.MESSAGE] });
-      if (env.debug) notice(op[PK.MESSAGE], true);
       return true;
     },
   };
@@ -563,14 +527,17 @@
       box.id = NOTICE;
       box.setAttribute('role', 'alert');
       box.style.cssText =
-        'position:fixed;z-index:2147483647;left:1em;right:1em;bottom:1em;padding:.75em 1em;' +
-        'background:#7f1d1d;color:#fff;font:14px/1.4 system-ui,sans-serif;border-radius:6px;' +
-        'white-space:pre-wrap;box-shadow:0 4px 16px rgba(0,0,0,.3);cursor:pointer';
+        'position:fixed;z-index:2147483647;inset:auto 1em 1em;padding:1em;background:#7f1d1d;' +
+        'color:#fff;font:14px system-ui;white-space:pre-wrap;cursor:pointer';
       box.onclick = () => box.remove();
       doc.documentElement.append(box);
     }
     box.toggleAttribute('data-stale', stale);
     box.textContent = `django-rt: ${message} (click to dismiss)`;
+  };
+  const report = (message, debug, stale) => {
+    console.error('django-rt: ' + message);
+    if (debug) notice(message, stale);
   };
   // A patch that brings the page up to date ends a stale notice; a reply that went well ends
   // an error's.
@@ -596,8 +563,9 @@
       if (done && done.then) return done.then(() => applyPatch(ops, env, i + 1, ok));
       if (!done) {
         ok = false;
-        if (env.missed) env.missed.push(ops[i] && ops[i][PK.ID] != null ? String(ops[i][PK.ID]) : null);
-        if (env.debug) warn('patch missed its region', ops[i]);
+        const id = ops[i]?.[PK.ID];
+        if (env.missed) env.missed.push(id == null ? null : String(id));
+        if (env.debug) warn('patch missed', ops[i]);
       }
     }
     return ok;
@@ -615,7 +583,7 @@
     const loc = options.location || location;
     const debug = !!config[C.DEBUG];
     const env = { debug, location: loc, morph: config[C.MORPH] };
-    const byType = {};
+    const byType = {}; // event type -> [binding, its timers by element] pairs
     const pending = new Map(); // ref -> the element whose event it is
     const inflight = new Map(); // ref -> an event frame sent on this socket, not answered yet
     const busy = new Map(); // element -> how many of its refs are pending
@@ -667,13 +635,7 @@
     // Frames apply in arrival order: a patch may wait for idiomorph to load, and a reply or a
     // patch arriving meanwhile must not overtake it. With nothing waiting, a frame applies at once.
     const inOrder = (task) => {
-      const run = () => {
-        try {
-          return task();
-        } catch (error) {
-          warn(error);
-        }
-      };
+      const run = () => safe(task, warn);
       const result = tail ? tail.then(run) : run();
       if (result && result.then) {
         const t = (tail = result.catch(warn).then(() => {
@@ -710,14 +672,9 @@
     // A bound value lives with the connection's view: after every join (a reconnect starts
     // from the page's URL again) the server learns what the element holds now.
     const syncBound = () => {
-      for (const { binding } of Object.values(byType).flat()) {
+      for (const [binding] of Object.values(byType).flat()) {
         if (!binding[B.SYNC]) continue;
-        let el = null;
-        try {
-          el = doc.querySelector(binding[B.SELECTOR]);
-        } catch (error) {
-          if (debug) warn(error);
-        }
+        const el = safe(() => doc.querySelector(binding[B.SELECTOR]), debug && warn);
         if (el) emit(binding, el);
       }
     };
@@ -726,13 +683,8 @@
       let node = event.target;
       if (node && node.nodeType === 3) node = node.parentElement;
       if (!node || !node.closest) return;
-      for (const { binding, timers } of byType[event.type]) {
-        let el = null;
-        try {
-          el = node.closest(binding[B.SELECTOR]);
-        } catch (error) {
-          if (debug) warn(error);
-        }
+      for (const [binding, timers] of byType[event.type]) {
+        const el = safe(() => node.closest(binding[B.SELECTOR]), debug && warn);
         const filter = binding[B.KEY];
         if (!el || (filter && !keyMatches(event, filter))) continue;
         // Only a synchronous call can still cancel the default or stop the event.
@@ -773,7 +725,7 @@
       try {
         frame = JSON.parse(data);
       } catch {
-        return warn('unreadable frame', data);
+        return warn('bad frame', data);
       }
       const type = frame && frame[K.TYPE];
       if (type === F.JOINED) {
@@ -803,9 +755,8 @@
       } else if (type === F.ERROR) {
         const el = settle(frame[K.REF]);
         const detail = frame[K.DETAIL];
-        console.error(`django-rt: ${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''));
-        if (debug) notice(`${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''));
-        fire(el && el.isConnected ? el : doc, E.ERROR, {
+        report(`${frame[K.CODE]}: ${frame[K.MESSAGE]}` + (detail ? '\n' + detail : ''), debug);
+        fire(el?.isConnected ? el : doc, E.ERROR, {
           [K.CODE]: frame[K.CODE],
           [K.MESSAGE]: frame[K.MESSAGE],
           [K.DETAIL]: detail,
@@ -826,18 +777,14 @@
         inflight.clear();
       } else {
         // Replies to refs sent on this socket will never come.
-        busy.forEach((n, el) => {
-          el.classList.remove(CL.LOADING);
-          el.removeAttribute(BUSY);
-        });
-        busy.clear();
+        busy.forEach((n, el) => mark(el, -n));
         pending.clear();
         inflight.clear();
       }
       fire(doc, E.DISCONNECTED, { [K.CODE]: code, reason: e.reason });
       if (code === X.MAX_AGE) retry = setTimeout(connect, backoffDelay(0));
       // Every other protocol close code means the same join would be refused again.
-      else if (Object.values(X).includes(code)) {
+      else if (Object.values(PROTOCOL.close).includes(code)) {
         done = true;
         // A reload fetches a fresh token, the rt.js that speaks the server's version, or the
         // page the view now sends the browser to; a listener may keep the page as it is.
@@ -850,7 +797,7 @@
     const wake = () => !ws && !doc.hidden && connect();
 
     for (const binding of config[C.EVENTS] || []) {
-      (byType[binding[B.EVENT]] ||= []).push({ binding, timers: new WeakMap() });
+      (byType[binding[B.EVENT]] ||= []).push([binding, new WeakMap()]);
       if (binding[B.SYNC]) bound.push(binding[B.SELECTOR]);
     }
     // Capture on document: non-bubbling events (focus, blur, load) arrive too, and elements
