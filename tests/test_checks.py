@@ -57,6 +57,7 @@ POSITIVE_INTEGERS = [
     "MAX_CONNECTIONS_PER_TOKEN",
     "MAX_CONNECTIONS_PER_USER",
     "WORKER_THREADS",
+    "JOIN_CONCURRENCY",
 ]
 
 
@@ -193,6 +194,7 @@ def test_all_keys_valid():
         "MAX_CONNECTIONS_PER_USER": 10,
         "RESYNC_SECONDS": 1.5,
         "WORKER_THREADS": 2,
+        "JOIN_CONCURRENCY": 2,
     }
     assert set(custom) == set(DEFAULTS)
     with override_settings(DJANGO_RT=custom):
