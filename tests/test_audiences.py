@@ -287,3 +287,45 @@ def test_what_is_read_outside_a_render_does_not_count():
         assert request.headers["x-theme"] == "dark"
     assert audience.reads(request) == {"meta:HTTP_X_THEME", audience.ALL_META}
     assert audience.audience_key(request, "view") is None  # all headers: never shared
+
+
+async def test_a_page_joins_its_audience_without_rendering(users, monkeypatch):
+    from django_rt.live.page import LivePage
+
+    await create("alpha")
+    renders = []
+    original = LivePage.render
+
+    def counted(self, *args, **kwargs):
+        renders.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LivePage, "render", counted)
+    async with RTClient() as rt:
+        first = await rt.open("/aud/greeting/", user=users["ann"])
+        assert len(renders) == 1
+        # Same user: the view read nothing the open page did not; it is adopted as is.
+        more = [await rt.open("/aud/greeting/", user=users["ann"]) for _ in range(3)]
+        assert len(renders) == 1 and live_pages(rt) == 1
+        bob = await rt.open("/aud/greeting/", user=users["bob"])  # another user: renders
+        assert len(renders) == 2 and live_pages(rt) == 2
+        await create("beta")
+        await equal_to_a_reload(first, *more, bob)
+        assert bob.text("#hello") == "Hello bob"
+        assert all(page.text("#hello") == "Hello ann" for page in more)
+
+
+async def test_a_page_whose_update_is_under_way_is_not_adopted(monkeypatch):
+    await create("alpha")
+    async with RTClient() as rt:
+        first = await rt.open("/aud/list/")
+        hub = rt.hub
+        (page,) = hub.members
+        hub.busy.add(page)  # as while the hub computes its update
+        try:
+            second = await rt.open("/aud/list/")
+        finally:
+            hub.busy.discard(page)
+        assert live_pages(rt) == 2  # it rendered and kept its own
+        await create("beta")
+        await equal_to_a_reload(first, second)

@@ -577,9 +577,9 @@ class RTConsumer(AsyncWebsocketConsumer):
         if html is not None and stable_hash(html) != frame.get(Key.HASH):
             # The data changed between the page's HTTP response and this join.
             await self.send_patch([morph_op(html)])
-        if self.page is not None and self.live:
-            assert self.hub is not None
-            await self.hub.ready(self)
+        if self.page is not None and self.live and self.hub is not None:
+            if self.hub.joining.get(self) is not None:  # it rendered its own page
+                await self.hub.ready(self)
 
     async def _join_render(self, raw: str, token: PageToken) -> str | None:
         """Run the page's view for the join and render its live page: the HTML, or
@@ -639,12 +639,19 @@ class RTConsumer(AsyncWebsocketConsumer):
                 page.activate = run.activation.active
             page.context_dependencies = view.rt_context_dependencies()
             assert self.hub is not None
+            audience.note_session(request)  # what the view read of it
+            page.audience_parts = self.audience_parts(view, page)
+            shared = self.hub.audience_page(page)
+            if shared is not None:
+                # Pages like this one are open already, and the view read nothing they
+                # did not: no render, that page is this one's (its current HTML).
+                self.page = shared
+                self.hub.adopt(self, shared)
+                return shared.html
             self.hub.attach(self)
 
             def render() -> str:
-                audience.note_session(request)  # what the view read of it
                 html = page.render()
-                page.audience_parts = self.audience_parts(view, page)
                 page.find_audience()
                 return html
 

@@ -26,7 +26,7 @@ from django.db.models import Model, Prefetch, QuerySet
 from .broadcasting import BROADCAST_LABEL, decode
 from .changes import DELETE, Change, get_feed, needs_resync
 from .conf import rt_settings
-from .live import reads
+from .live import audience, reads
 from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
 from .live.proxies import Dependency
 from .protocol import Frame, Key, PatchKey, PatchOp, encode
@@ -239,6 +239,10 @@ class Hub:
         #: audience); the page of each audience key that joining pages may share.
         self.members: dict[LivePage, set[Client]] = {}
         self.cohorts: dict[Hashable, LivePage] = {}
+        #: The same pages by the prefix of their key (what joining pages look them up
+        #: by before they render), and the pages whose update is being computed.
+        self.prefixes: dict[Hashable, dict[LivePage, None]] = {}
+        self.busy: set[LivePage] = set()
         self.showing: dict[Client, LivePage] = {}
         self.joining: dict[Client, list[Change]] = {}
         self.index: dict[Dependency, set[Client]] = {}
@@ -291,8 +295,7 @@ class Hub:
                 members.discard(client)
                 if not members:
                     del self.members[old]
-                    if old.audience is not None and self.cohorts.get(old.audience) is old:
-                        del self.cohorts[old.audience]
+                    self._uncohort(old.audience, old)
         if page is not None:
             self.showing[client] = page
             self.members.setdefault(page, set()).add(client)
@@ -310,10 +313,10 @@ class Hub:
             return False
         existing = self.cohorts.get(key)
         if existing is None or existing is page or existing not in self.members:
-            self.cohorts[key] = page
+            self._cohort(page)
             return False
-        if not existing.lock.acquire(blocking=False):
-            return False  # being updated: the pages may differ by the time it is done
+        if existing in self.busy or not existing.lock.acquire(blocking=False):
+            return False  # being updated: its frame would not reach this connection
         try:
             if existing.html != page.html or not existing.audience_holds():
                 return False
@@ -321,6 +324,54 @@ class Hub:
             existing.lock.release()
         self.move(client, existing)
         return True
+
+    def _cohort(self, page: LivePage) -> None:
+        """``page`` is the one its audience's new pages share."""
+        key = page.audience
+        if key is None:
+            return
+        old = self.cohorts.get(key)
+        if old is not None and old is not page:
+            self._uncohort(key, old)
+        self.cohorts[key] = page
+        self.prefixes.setdefault(key[0], {})[page] = None  # type: ignore[index]
+
+    def _uncohort(self, key: Hashable | None, page: LivePage) -> None:
+        if key is None or self.cohorts.get(key) is not page:
+            return
+        del self.cohorts[key]
+        pages = self.prefixes.get(key[0])  # type: ignore[index]
+        if pages is not None:
+            pages.pop(page, None)
+            if not pages:
+                del self.prefixes[key[0]]  # type: ignore[index]
+
+    def audience_page(self, page: LivePage) -> LivePage | None:
+        """The live page of ``page``'s audience, for a page that has not rendered: its
+        view ran, and what it read of its request is what the audience's page read,
+        or less (``page.audience_parts`` and its request are set). It shows what
+        ``page`` would render, whenever no update of it is under way."""
+        request = page.request
+        if page.audience_parts is None or request is None or not page._shareable():
+            return None
+        read = audience.reads(request)
+        if read is None or audience.ALL_META in read:
+            return None
+        start = audience.prefix(request, *page.audience_parts, page.context_dependencies)
+        for candidate in self.prefixes.get(start, ()):
+            known = candidate.audience_reads
+            if known is None or not read <= known or candidate in self.busy:
+                continue
+            if (start, audience.values(request, known)) == candidate.audience:
+                if candidate.audience_holds() and candidate in self.members:
+                    return candidate
+        return None
+
+    def adopt(self, client: Client, page: LivePage) -> None:
+        """``client`` joined showing ``page``, its audience's (see
+        :meth:`audience_page`): nothing rendered, nothing to catch up on."""
+        self.joining.pop(client, None)
+        self.move(client, page)
 
     def move(self, client: Client, page: LivePage) -> None:
         """``client`` shows ``page`` from now on."""
@@ -487,10 +538,8 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
                 clients, self.retrying = self.retrying & set(self.clients), set()
-                updates, failing = await run_in_hub_thread(self._refresh, self._groups(clients))
+                updates, failing = await self._refreshing(self._groups(clients))
                 self.retrying |= failing
-                for delivery in updates:
-                    self._deliver(delivery)
         finally:
             self.recovering = None
 
@@ -561,11 +610,9 @@ class Hub:
         if needs_resync(changes):
             # The feed may have lost changes: every page runs its view again.
             clients = set(self.clients) if only is None else set(self.clients) & only
-            updates, failing = await run_in_hub_thread(self._refresh, self._groups(clients))
+            _, failing = await self._refreshing(self._groups(clients))
             if failing:
                 self._retry(failing)
-            for delivery in updates:
-                self._deliver(delivery)
             return
         clients = self.affected(changes)
         if only is not None:
@@ -578,13 +625,31 @@ class Hub:
             # computed, not after the batch's last page.
             self.loop.call_soon_threadsafe(self._deliver, delivery)
 
-        await run_in_hub_thread(self._update, changes, self._groups(clients), ready)
-        await asyncio.sleep(0)  # the last deliveries scheduled from the thread
+        groups = self._groups(clients)
+        self.busy.update(groups)
+        try:
+            await run_in_hub_thread(self._update, changes, groups, ready)
+            await asyncio.sleep(0)  # the last deliveries scheduled from the thread
+        finally:
+            self.busy.difference_update(groups)
+
+    async def _refreshing(
+        self, groups: dict[LivePage, list[Client]]
+    ) -> tuple[list[Delivery], set[Client]]:
+        """:meth:`_refresh` in the hub's thread, and the deliveries."""
+        self.busy.update(groups)
+        try:
+            updates, failing = await run_in_hub_thread(self._refresh, groups)
+            for delivery in updates:
+                self._deliver(delivery)
+        finally:
+            self.busy.difference_update(groups)
+        return updates, failing
 
     def _deliver(self, delivery: Delivery) -> None:
         """On the loop: hand a page's update to its connections."""
-        if delivery.forget is not None and self.cohorts.get(delivery.forget) is delivery.page:
-            del self.cohorts[delivery.forget]
+        if delivery.forget is not None and delivery.page is not None:
+            self._uncohort(delivery.forget, delivery.page)
         for client in delivery.clients:
             if client not in self.clients:
                 continue  # disconnected while its update was computed
@@ -600,7 +665,8 @@ class Hub:
             self._push(client, delivery.ops, delivery.text)
         page = delivery.page
         if page is not None and page.audience is not None and page in self.members:
-            self.cohorts.setdefault(page.audience, page)
+            if page.audience not in self.cohorts:
+                self._cohort(page)
 
     def _update(
         self,

@@ -271,31 +271,44 @@ def reads(request: HttpRequest | None) -> frozenset[str] | None:
     return frozenset(probe.reads)
 
 
-def audience_key(request: HttpRequest, *parts: Hashable) -> tuple[Hashable, ...] | None:
-    """What pages must have alike to share a live state: ``parts`` (the view, the
-    template, the activation, what the view's context read) and the request's URL and
-    the values of what was read of it. ``None``: never shared."""
+def audience_key(
+    request: HttpRequest, *parts: Hashable
+) -> tuple[tuple[Hashable, ...], tuple[Hashable, ...]] | None:
+    """What pages must have alike to share a live state: their :func:`prefix` (``parts``,
+    such as the view, the template, the activation, and the request's URL), and the
+    values of what was read of their requests (:func:`values`). ``None``: never shared."""
     seen = reads(request)
     if seen is None or ALL_META in seen:
         return None
-    probe: Probe = getattr(request, PROBE_ATTRIBUTE)
-    values: list[Hashable] = []
+    return prefix(request, *parts), values(request, seen)
+
+
+def prefix(request: HttpRequest, *parts: Hashable) -> tuple[Hashable, ...]:
+    """What an audience's pages have alike whatever they read: ``parts`` and the URL."""
+    meta = getattr(request, PROBE_ATTRIBUTE).meta
+    return (
+        *parts,
+        dict.get(meta, "wsgi.url_scheme"),
+        dict.get(meta, "HTTP_HOST"),
+        request.get_full_path(),
+    )
+
+
+def values(request: HttpRequest, seen: frozenset[str]) -> tuple[Hashable, ...]:
+    """The values, in ``request``, of what ``seen`` names (see :func:`reads`), read
+    without counting as reads."""
+    meta = getattr(request, PROBE_ATTRIBUTE).meta
+    found: list[Hashable] = []
     for read in sorted(seen):
         if read == "user":
-            values.append(("user", user_key(request)))
+            found.append(("user", user_key(request)))
         elif read == "session":
-            key = getattr(request.session, "session_key", None)
-            values.append(("session", session_hash(key) if key else ""))
+            key = getattr(getattr(request, "session", None), "session_key", None)
+            found.append(("session", session_hash(key) if key else ""))
         elif read.startswith("meta:"):
-            values.append((read, repr(dict.get(probe.meta, read[5:]))))
+            found.append((read, repr(dict.get(meta, read[5:]))))
         elif read.startswith("attr:"):
             # An object without a value of its own (its repr names its address) makes
             # the key unique: that page is shared with none.
-            values.append((read, repr(getattr(request, read[5:], None))))
-    return (
-        *parts,
-        dict.get(probe.meta, "wsgi.url_scheme"),
-        dict.get(probe.meta, "HTTP_HOST"),
-        request.get_full_path(),
-        tuple(values),
-    )
+            found.append((read, repr(getattr(request, read[5:], None))))
+    return tuple(found)
