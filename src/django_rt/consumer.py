@@ -577,9 +577,10 @@ class RTConsumer(AsyncWebsocketConsumer):
         if html is not None and stable_hash(html) != frame.get(Key.HASH):
             # The data changed between the page's HTTP response and this join.
             await self.send_patch([morph_op(html)])
-        if self.page is not None and self.live and self.hub is not None:
-            if self.hub.joining.get(self) is not None:  # it rendered its own page
-                await self.hub.ready(self)
+        rendered = self.hub is not None and self.hub.joining.get(self) is not None
+        if self.page is not None and self.live and rendered:  # it rendered its own page
+            assert self.hub is not None
+            await self.hub.ready(self)
 
     async def _join_render(self, raw: str, token: PageToken) -> str | None:
         """Run the page's view for the join and render its live page: the HTML, or

@@ -362,9 +362,9 @@ class Hub:
             known = candidate.audience_reads
             if known is None or not read <= known or candidate in self.busy:
                 continue
-            if (start, audience.values(request, known)) == candidate.audience:
-                if candidate.audience_holds() and candidate in self.members:
-                    return candidate
+            same = (start, audience.values(request, known)) == candidate.audience
+            if same and candidate.audience_holds() and candidate in self.members:
+                return candidate
         return None
 
     def adopt(self, client: Client, page: LivePage) -> None:
@@ -552,9 +552,7 @@ class Hub:
                 groups[page] = list(self.members.get(page) or (client,))
         return groups
 
-    def _refresh(
-        self, groups: dict[LivePage, list[Client]]
-    ) -> tuple[list[Delivery], set[Client]]:
+    def _refresh(self, groups: dict[LivePage, list[Client]]) -> tuple[list[Delivery], set[Client]]:
         """In the hub's thread: run the views of pages again (failed ones, or all after
         the feed lost changes). Returns the deliveries and the connections whose database
         still does not answer."""
@@ -574,9 +572,7 @@ class Hub:
                 updates += self._settle(page, members, before, ops)
         return updates, failing
 
-    def _push(
-        self, client: Client, ops: list[dict[str, Any]], text: str | None = None
-    ) -> None:
+    def _push(self, client: Client, ops: list[dict[str, Any]], text: str | None = None) -> None:
         """Queue a patch for ``client``'s socket, without waiting for it."""
         if not ops:
             return
@@ -664,9 +660,13 @@ class Hub:
                 self._retry({client})
             self._push(client, delivery.ops, delivery.text)
         page = delivery.page
-        if page is not None and page.audience is not None and page in self.members:
-            if page.audience not in self.cohorts:
-                self._cohort(page)
+        if (
+            page is not None
+            and page.audience is not None
+            and page in self.members
+            and page.audience not in self.cohorts
+        ):
+            self._cohort(page)
 
     def _update(
         self,
@@ -735,9 +735,7 @@ class Hub:
             if own is None:  # it reloads, and shows nothing live until then
                 deliveries.append(Delivery([client], own_ops, own_text, frozenset(), leave=True))
             else:
-                deliveries.append(
-                    Delivery([client], own_ops, own_text, own.dependencies(), own)
-                )
+                deliveries.append(Delivery([client], own_ops, own_text, own.dependencies(), own))
         return deliveries
 
     def _refetch(
