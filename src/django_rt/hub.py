@@ -383,7 +383,7 @@ class Hub:
         old = self.clients.get(client, frozenset())
         if new is None:
             new = client.page.dependencies() if client.page is not None else frozenset()
-        if old == new:
+        if old is new or old == new:
             self.clients[client] = new
             return
         for dependency in old - new:
