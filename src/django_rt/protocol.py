@@ -105,6 +105,7 @@ class PatchKey(StrEnum):
     ITEMS = "items"
     TITLE = "title"
     MESSAGE = "message"
+    SET = "set"
 
 
 class PatchOp(StrEnum):
@@ -119,7 +120,10 @@ class PatchOp(StrEnum):
     - ``head``: set the document's ``title``, and morph the children of ``<head>`` to
       ``html`` (when given), scripts excepted;
     - ``stale``: the page could not be updated (``message`` says why) and may show old
-      data until a later patch (a morph) brings it up to date.
+      data until a later patch (a morph) brings it up to date;
+    - ``attrs``: set attribute values of elements inside region ``id``: ``set`` lists
+      ``[place, tag, name, value]``, ``place`` counting the region's elements in document
+      order; an element that is not a ``tag`` there makes the op a miss.
     """
 
     REGION = "region"
@@ -128,6 +132,7 @@ class PatchOp(StrEnum):
     RELOAD = "reload"
     HEAD = "head"
     STALE = "stale"
+    ATTRS = "attrs"
 
 
 class Marker(StrEnum):

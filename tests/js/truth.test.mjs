@@ -94,3 +94,30 @@ test('a morph keeps each keyed row the same element: focus and typing stay with 
   assert.equal(p.$('h1').title, '2');
   assert.equal(p.document.querySelectorAll('[data-rt-item], li[id]').length, 0, 'no borrowed id is left');
 });
+
+test('an attrs op sets attribute values by place, keeps what the user typed, and misses on another tag', async () => {
+  const p = live(
+    `<ul>${region('1', item('1', '5', '<li><strong>old</strong> <input value="old" aria-label="Rename old"> <button aria-label="Delete old">x</button></li>'))}</ul>`,
+  );
+  const input = p.$('input');
+  input.value = 'typing';
+  p.patch({
+    o: 'attrs',
+    id: '1#5',
+    set: [
+      [2, 'input', 'aria-label', 'Rename new & more'],
+      [3, 'button', 'aria-label', 'Delete new'],
+    ],
+  });
+  await flush();
+  assert.equal(p.$('input'), input, 'the same element');
+  assert.equal(input.getAttribute('aria-label'), 'Rename new & more');
+  assert.equal(input.value, 'typing', 'what the user typed stays');
+  assert.equal(p.$('button').getAttribute('aria-label'), 'Delete new');
+  assert.deepEqual(p.resyncs(), []);
+  // Not the element the server counted: nothing is set, and the page asks for a resync.
+  p.patch({ o: 'attrs', id: '1#5', set: [[1, 'input', 'value', 'wrong']] });
+  await flush();
+  assert.equal(p.$('strong').getAttribute('value'), null);
+  assert.equal(p.resyncs().length, 1);
+});

@@ -11,6 +11,7 @@ and the items that are new or changed; the page, when its own text differs, morp
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,12 +96,105 @@ def _diff(old_html: str, old: Span, new_html: str, new: Span) -> list[dict[str, 
         return []
     if old.is_list and new.is_list:
         return _diff_list(old_html, old, new_html, new)
+    attributes: list[list[Any]] = []
     if _own_text(old_html, old) != _own_text(new_html, new):
-        return None
+        found = _attribute_changes(old_html, old, new_html, new)
+        if found is None:
+            return None
+        attributes = found
     ops: list[dict[str, Any]] = []
     for old_child, new_child in zip(old.children, new.children, strict=True):
         ops += _diff_child(old_html, old_child, new_html, new_child)
+    if attributes:
+        # Last: the places count the elements of the children as they are now.
+        ops.append({PatchKey.OP: PatchOp.ATTRS, PatchKey.ID: new.id, PatchKey.SET: attributes})
     return ops
+
+
+_TAG = re.compile(r"""<(/?)([A-Za-z][^\t\n\f\r />]*)((?:[^>"']+|"[^"]*"|'[^']*')*)>""")
+_ATTRIBUTE_VALUE = re.compile(
+    r"""([^\t\n\f\r "'>/=]+)(?:[\t\n\f\r ]*=[\t\n\f\r ]*("[^"]*"|'[^']*'|[^\t\n\f\r "'=<>`]+))?"""
+)
+#: Elements that the browser puts where they are written: no implied parents or end tags,
+#: no raw text. A region made of others is replaced whole when its attributes change.
+_IN_PLACE = frozenset(
+    "a abbr b bdi bdo br button cite code data del dfn div em i img input ins kbd label li "
+    "mark meter output progress q s samp small span strong sub sup time u var wbr".split()
+)
+
+
+def _attribute_changes(
+    old_html: str, old: Span, new_html: str, new: Span
+) -> list[list[Any]] | None:
+    """The attribute values that differ between two renders of a region whose own text
+    differs in nothing else: ``[place, tag, name, value]`` (what an ``attrs`` op sets),
+    ``None`` when more than attribute values differ, or the browser might place its
+    elements otherwise than written."""
+    if not new.id or [c.id for c in old.children] != [c.id for c in new.children]:
+        return None
+    before, after = _tags(old_html, old), _tags(new_html, new)
+    if before is None or after is None or len(before[0]) != len(after[0]):
+        return None
+    if before[1] != after[1]:  # the text between the tags
+        return None
+    changes: list[list[Any]] = []
+    for (_, name, old_attrs), (place, new_name, new_attrs) in zip(before[0], after[0], strict=True):
+        if name != new_name or [a for a, _ in old_attrs] != [a for a, _ in new_attrs]:
+            return None
+        for (attribute, old_value), (_, new_value) in zip(old_attrs, new_attrs, strict=True):
+            if old_value != new_value:
+                if place < 0:
+                    return None  # an end tag's attributes: not something to set
+                changes.append([place, name, attribute, new_value])
+    return changes
+
+
+def _tags(
+    html: str, span: Span
+) -> tuple[list[tuple[int, str, list[tuple[str, str]]]], list[str]] | None:
+    """The region's own tags (outside its children): each tag's place among all the
+    region's elements in document order (-1 for an end tag), its name and attributes;
+    and its own text between them. ``None`` if an element is not one of ``_IN_PLACE``
+    or an attribute is named twice."""
+    own: list[tuple[int, str, list[tuple[str, str]]]] = []
+    text: list[str] = []
+    place = 0
+    at = span.start
+    children = iter(span.children)
+    child = next(children, None)
+    for match in _TAG.finditer(html, span.start, span.end):
+        while child is not None and match.start() >= child.end:
+            child = next(children, None)
+        closing, name = match.group(1), match.group(2).lower()
+        if name not in _IN_PLACE:
+            return None
+        inside = child is not None and child.start <= match.start() < child.end
+        if not inside:
+            attributes = [
+                (attribute.lower(), html_lib.unescape((value or "").strip("\"'")))
+                for attribute, value in _ATTRIBUTE_VALUE.findall(match.group(3))
+            ]
+            if len({attribute for attribute, _ in attributes}) != len(attributes):
+                return None
+            own.append((-1 if closing else place, name, attributes))
+            text.append(_outside(html, span, at, match.start()))
+            at = match.end()
+        if not closing:
+            place += 1
+    text.append(_outside(html, span, at, span.end))
+    return own, text
+
+
+def _outside(html: str, span: Span, start: int, end: int) -> str:
+    """``html[start:end]`` without what lies inside the span's children."""
+    pieces, at = [], start
+    for child in span.children:
+        if child.end <= at or child.start >= end:
+            continue
+        pieces.append(html[at : max(at, child.start)])
+        at = max(at, child.end)
+    pieces.append(html[at:end] if at < end else "")
+    return comparable("".join(pieces))
 
 
 def _diff_child(old_html: str, old: Span, new_html: str, new: Span) -> list[dict[str, Any]]:

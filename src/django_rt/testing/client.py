@@ -526,6 +526,8 @@ class RTPage:
         elif kind == PatchOp.LIST:
             keys = [str(k) for k in op.get(PatchKey.KEYS) or []]
             found = document.apply_list(str(op[PatchKey.ID]), keys, op.get(PatchKey.ITEMS) or {})
+        elif kind == PatchOp.ATTRS:
+            found = document.set_attributes(str(op[PatchKey.ID]), op.get(PatchKey.SET) or [])
         elif kind == PatchOp.MORPH:
             document.morph(op[PatchKey.HTML], op.get(PatchKey.TITLE))
         elif kind == PatchOp.HEAD:

@@ -464,6 +464,26 @@ class Document:
         parent.children[start + 1 : end] = _detach(fresh, parent)
         return True
 
+    def set_attributes(self, region_id: str, changes: list[list[Any]]) -> bool:
+        """An ``attrs`` op: set attribute values of the region's elements, by their place
+        among them in document order; a miss (nothing set) when a tag is not there."""
+        found = self.find_region(region_id)
+        if found is None:
+            return False
+        parent, start, end = found
+        elements: list[Element] = []
+        for node in parent.children[start + 1 : end]:
+            if isinstance(node, Element):
+                elements += [node, *node.elements()]
+        places = [change[0] for change in changes]
+        if not all(
+            isinstance(place, int) and 0 <= place < len(elements) for place in places
+        ) or any(elements[change[0]].tag != change[1] for change in changes):
+            return False
+        for place, _, name, value in changes:
+            elements[place].attrs[str(name)] = str(value)
+        return True
+
     def apply_list(self, region_id: str, keys: list[str], items: dict[str, str]) -> bool:
         found = self.find_region(region_id)
         if found is None:

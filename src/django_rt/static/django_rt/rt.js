@@ -30,8 +30,8 @@
       'html text append prepend replace remove attr add_class remove_class value focus redirect dispatch reset',
     ),
     dispatchKeys: named('name detail'),
-    patchKeys: named('id html keys items title message', { op: 'o' }),
-    patchOps: named('region list morph reload head stale'),
+    patchKeys: named('id html keys items title message set', { op: 'o' }),
+    patchOps: named('region list morph reload head stale attrs'),
     markers: upper({ start: 'rt:', end: '/rt:', item: '#' }),
     errors: named(
       'bad_frame frame_too_large not_joined already_joined version_mismatch invalid_token token_expired ' +
@@ -501,6 +501,17 @@
       const region = findRegion(op[PK.ID]);
       if (region) replaceBetween(...region, parse(op[PK.HTML]));
       return !!region;
+    },
+    // Attribute values of the elements of a region, by their place among its elements in
+    // document order: [[place, tag, name, value], …]. A tag that is not there is a miss.
+    [PO.ATTRS]: (op) => {
+      const region = findRegion(op[PK.ID]);
+      const els = [];
+      for (let n = region && region[0].nextSibling; n && n !== region[1]; n = n.nextSibling)
+        if (n.nodeType === 1) els.push(n, ...n.querySelectorAll('*'));
+      const fits = region && op[PK.SET].every(([at, tag]) => els[at]?.localName === tag);
+      if (fits) for (const [at, , name, value] of op[PK.SET]) els[at].setAttribute(name, value);
+      return !!fits;
     },
     [PO.LIST]: applyList,
     [PO.MORPH]: morph,
