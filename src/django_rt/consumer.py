@@ -114,6 +114,51 @@ def join_slot() -> asyncio.Semaphore:
     return slots
 
 
+@dataclass
+class Verdict:
+    """What an access check found: until when it holds (``time.monotonic()``), and
+    either the user and session of now, or that the session ended, or why the view
+    refused."""
+
+    until: float
+    user: Any = None
+    session: Any = None
+    ended: bool = False
+    refused: str | None = None
+
+
+_verdicts: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Hashable, tuple[float, asyncio.Future[Verdict]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def shared_verdict(
+    key: Hashable, check: Callable[[], Coroutine[Any, Any, Verdict]]
+) -> Verdict:
+    """The verdict of an access check that ``key`` (a session, its user, a page's view
+    and URL) decides, shared by the connections that have that key: a thousand tabs of
+    one page in one browser, a thousand anonymous visitors without a session, run one
+    check per ``ACCESS_CHECK_SECONDS``, not one each."""
+    if not rt_settings.ACCESS_CHECK_SECONDS:
+        return await check()
+    loop = asyncio.get_running_loop()
+    known = _verdicts.setdefault(loop, {})
+    now = time.monotonic()
+    entry = known.get(key)
+    if entry is None or (entry[1].done() and (entry[0] <= now or _failed(entry[1]))):
+        if len(known) > 1000:  # forget the verdicts that ran out
+            for old in [k for k, (until, f) in known.items() if f.done() and until <= now]:
+                del known[old]
+        future = asyncio.ensure_future(check())
+        entry = known[key] = (now + rt_settings.ACCESS_CHECK_SECONDS, future)
+    return await asyncio.shield(entry[1])
+
+
+def _failed(future: asyncio.Future[Verdict]) -> bool:
+    """A check that raised, or was cancelled: not a verdict to share."""
+    return future.cancelled() or future.exception() is not None
+
+
 class Refused(Exception):
     """An input the consumer will not act on; becomes an error frame."""
 
@@ -827,51 +872,70 @@ class RTConsumer(AsyncWebsocketConsumer):
             return False
 
     async def _check_access(self) -> bool:
-        """Run the view again, as the join did, with the session and user of now."""
+        """Run the view again, as the join did, with the session and user of now; the
+        connections of one session on one page share the verdict (see
+        :func:`shared_verdict`)."""
         token = self.token
         assert token is not None
         try:
-            identity = await run_in_worker(load_identity, self.scope)
+            key = (
+                socket_session_key(self.scope),
+                self.session_alive,
+                token.user,
+                token.view,
+                token.path,
+            )
+            verdict = await shared_verdict(key, self._verdict)
             if not self.live:
                 return False
-            if self.session_alive and not identity.alive:
+            if verdict.ended:
                 await self.end(
                     ErrorCode.SESSION_ENDED,
                     "the page's session ended; reload the page",
                     CloseCode.SESSION_ENDED,
                 )
                 return False
-
-            def same_user(request: HttpRequest) -> None:
-                if user_key(request) != token.user:
-                    raise Refused(ErrorCode.FORBIDDEN, "the page's user signed out or changed")
-
-            request = request_from_scope(self.scope, token.path, identity)
-            try:
-                run = await self.run_view(request, token, same_user)
-            except Refused as refused:
-                await self.revoke(str(refused))
-                return False
-            if not self.live:
-                return False
-            response, request = run.response, run.request
-            if response.status_code != 200:
-                where = response.get("Location")
-                await self.revoke(
-                    f"the view now answers {response.status_code}"
-                    + (f" (to {where})" if where else "")
-                )
+            if verdict.refused is not None:
+                await self.revoke(verdict.refused)
                 return False
             # Handlers see the user as it is now (its permissions, too).
             if self.request is not None:
-                self.request.user = request.user
+                self.request.user = verdict.user
                 audience.watch_user(self.request)  # its page's renders may read it
-                if identity.session is not None:
-                    self.request.session = identity.session
-            self.access_until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
+                if verdict.session is not None:
+                    self.request.session = verdict.session
+            self.access_until = verdict.until
             return True
         finally:
             self.access_check = None
+
+    async def _verdict(self) -> Verdict:
+        """Whether the page's view still answers this connection's session and user."""
+        token = self.token
+        assert token is not None
+        until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
+        identity = await run_in_worker(load_identity, self.scope)
+        if self.session_alive and not identity.alive:
+            return Verdict(until, ended=True)
+
+        def same_user(request: HttpRequest) -> None:
+            if user_key(request) != token.user:
+                raise Refused(ErrorCode.FORBIDDEN, "the page's user signed out or changed")
+
+        request = request_from_scope(self.scope, token.path, identity)
+        try:
+            run = await self.run_view(request, token, same_user)
+        except Refused as refused:
+            return Verdict(until, refused=str(refused))
+        response, request = run.response, run.request
+        if response.status_code != 200:
+            where = response.get("Location")
+            return Verdict(
+                until,
+                refused=f"the view now answers {response.status_code}"
+                + (f" (to {where})" if where else ""),
+            )
+        return Verdict(until, user=request.user, session=identity.session)
 
     async def revoke(self, why: str) -> None:
         await self.end(
