@@ -118,8 +118,45 @@ _ATTRIBUTE_VALUE = re.compile(
 #: Elements that the browser puts where they are written: no implied parents or end tags,
 #: no raw text. A region made of others is replaced whole when its attributes change.
 _IN_PLACE = frozenset(
-    "a abbr b bdi bdo br button cite code data del dfn div em i img input ins kbd label li "
-    "mark meter output progress q s samp small span strong sub sup time u var wbr".split()
+    [
+        "a",
+        "abbr",
+        "b",
+        "bdi",
+        "bdo",
+        "br",
+        "button",
+        "cite",
+        "code",
+        "data",
+        "del",
+        "dfn",
+        "div",
+        "em",
+        "i",
+        "img",
+        "input",
+        "ins",
+        "kbd",
+        "label",
+        "li",
+        "mark",
+        "meter",
+        "output",
+        "progress",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "u",
+        "var",
+        "wbr",
+    ]
 )
 
 
