@@ -33,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
     # Where database changes come from: like CACHES, {"BACKEND": a ChangeFeed's dotted
     # path, "LOCATION": ..., "OPTIONS": {...}}, or the dotted path alone (docs/feeds.md).
     "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
-    # Seconds the hub waits to gather a burst of changes into one update per page.
+    # Seconds the hub waits before each batch, to gather a burst of changes into one
+    # update per page. 0: a lone change goes at once, and the changes that arrive while a
+    # batch is processed make the next one.
     "COALESCE_SECONDS": 0.0,
     # Seconds a page's access verdict is trusted: before a patch is sent or a handler
     # runs, a verdict older than this re-runs the page's view (its login and permission
