@@ -93,3 +93,19 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Place(models.Model):
+    """A parent of multi-table inheritance: a shop's save writes a place's row too."""
+
+    name = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Shop(Place):
+    kind = models.CharField(max_length=20, default="")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"

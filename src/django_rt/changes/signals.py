@@ -61,7 +61,30 @@ def on_write(tables: frozenset[str], using: str) -> None:
     _publish([Change(table, "", SAVE) for table in sorted(tables)], using)
 
 
+def _announced_row_by_row(save_table: Any) -> Any:
+    """``Model._save_table``, whose statement (the row's ``UPDATE`` or ``INSERT``) is
+    announced by the save's ``post_save`` (:func:`on_save`): it does not also announce
+    its whole table. A parent's table (multi-table inheritance), whose rows post_save
+    does not name, and a raw save (``loaddata``), which post_save does not publish,
+    still do."""
+
+    def _save_table(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+        raw = kwargs.get("raw", args[0] if args else False)
+        cls = kwargs.get("cls", args[1] if len(args) > 1 else None) or type(self)
+        concrete = type(self)._meta.concrete_model
+        if raw or concrete is None or cls._meta.concrete_model is not concrete:
+            return save_table(self, *args, **kwargs)
+        with reads.covered(frozenset({concrete._meta.label_lower})):
+            return save_table(self, *args, **kwargs)
+
+    _save_table.__wrapped__ = save_table  # type: ignore[attr-defined]
+    return _save_table
+
+
 def connect() -> None:
+    save_table = models.Model._save_table  # type: ignore[attr-defined]
+    if not hasattr(save_table, "__wrapped__"):
+        models.Model._save_table = _announced_row_by_row(save_table)  # type: ignore[attr-defined]
     reads.on_write(on_write)
     post_save.connect(on_save, dispatch_uid="django_rt.on_save")
     post_delete.connect(on_delete, dispatch_uid="django_rt.on_delete")

@@ -133,6 +133,24 @@ def _after_close(cursor: Any, callback: Callable[[], None]) -> None:
     pending.append(callback)
 
 
+#: Tables whose writes the current statement's caller announces itself, row by row (a
+#: model's save: its post_save names the row); their statements publish nothing more.
+_covered: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "django_rt_covered", default=frozenset()
+)
+
+
+@contextmanager
+def covered(tables: frozenset[str]) -> Iterator[None]:
+    """The writes to ``tables`` (model labels, as :func:`tables_in` names them)
+    meanwhile are announced by the caller (see :data:`_covered`)."""
+    token = _covered.set(_covered.get() | tables)
+    try:
+        yield
+    finally:
+        _covered.reset(token)
+
+
 def on_write(listener: Callable[[frozenset[str], str], None]) -> None:
     """Call ``listener(tables, using)`` after each statement that writes, with the
     tables it names (every one of them: coarser, never wrong)."""
@@ -149,7 +167,7 @@ def _record(
         note(tables_in(sql))
     result = execute(sql, params, many, context)
     if _write_listeners and _WRITE.match(sql):
-        tables = tables_in(sql)
+        tables = tables_in(sql) - _covered.get()
         if tables:
             using = context["connection"].alias
 
