@@ -131,7 +131,7 @@ class Stack:
     def python(self) -> str:
         return str(self.venv / "bin" / "python") if self.own_venv else sys.executable
 
-    def env(self, database: Path, layer: str) -> dict[str, str]:
+    def env(self, database: Path, layer: str, rt_settings: str = "{}") -> dict[str, str]:
         pythonpath = [str(self.path), str(COMMON)]
         if not self.own_venv:
             pythonpath.insert(0, str(ROOT / "src"))
@@ -142,6 +142,7 @@ class Stack:
             "BENCH_DB": str(database),
             "BENCH_LAYER": layer,
             "BENCH_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:12]}",
+            "BENCH_DJANGO_RT": rt_settings,
         }
         if self.name == "tetra":
             env["TETRA_ESBUILD_PATH"] = str(esbuild(self))
@@ -251,10 +252,10 @@ def versions(stack: Stack) -> dict[str, str]:
 
 
 @contextmanager
-def serve(stack: Stack, layer: str) -> Iterator[str]:
+def serve(stack: Stack, layer: str, rt_settings: str = "{}") -> Iterator[str]:
     """Prepares a fresh database and runs the stack's uvicorn; yields its base URL."""
     folder = Path(tempfile.mkdtemp(prefix=f"browser-latency-{stack.folder}-"))
-    env = stack.env(folder / "db.sqlite3", layer)
+    env = stack.env(folder / "db.sqlite3", layer, rt_settings)
     prepare = [stack.python, str(COMMON / "prepare.py"), *stack.prepare]
     done = subprocess.run(prepare, cwd=stack.path, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -455,6 +456,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="redis",
         help="the peers' channel layer: Redis on 127.0.0.1:6379 (their docs), or in memory",
     )
+    parser.add_argument(
+        "--rt-settings",
+        default="{}",
+        help="django-rt's DJANGO_RT setting as JSON, e.g. '{\"COALESCE_SECONDS\": 0}' "
+        "(default: its defaults)",
+    )
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between saves")
     parser.add_argument(
         "--rounds", type=int, default=1, help="repeat everything, stacks in turn (pooled)"
@@ -497,6 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "layer": args.layer,
             "gap_s": args.gap,
             "rounds": args.rounds,
+            "django_rt_settings": json.loads(args.rt_settings),
         },
         "stacks": {},
     }
@@ -511,7 +519,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["chromium"] = browser.version
         # Every stack's server runs throughout; the measurements take turns, so that the
         # machine's load drifts across all stacks alike.
-        bases = {stack.name: servers.enter_context(serve(stack, args.layer)) for stack in stacks}
+        bases = {
+            stack.name: servers.enter_context(serve(stack, args.layer, args.rt_settings))
+            for stack in stacks
+        }
         for round_ in range(args.rounds):
             order = stacks[round_ % len(stacks) :] + stacks[: round_ % len(stacks)]
             for kind in kinds:

@@ -1,5 +1,8 @@
 """django-rt's side of bench/browser_latency.py: the README's setup, default settings."""
 
+import json
+import os
+
 import benchcommon
 
 globals().update(benchcommon.base_settings("django-rt"))
@@ -18,3 +21,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
+# Defaults, unless bench/browser_latency.py --rt-settings asks for others (to see what a
+# setting costs): a JSON object.
+DJANGO_RT = json.loads(os.environ.get("BENCH_DJANGO_RT", "{}"))

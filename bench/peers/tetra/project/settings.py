@@ -23,6 +23,6 @@ MIDDLEWARE = [
     "tetra.middleware.TetraMiddleware",
 ]
 CHANNEL_LAYERS = benchcommon.channel_layers()
-# esbuild comes from the npm registry (bench/peers/setup installs it), not from the
-# download Tetra would otherwise attempt at build time.
+# esbuild from the npm registry, installed by bench/browser_latency.py's setup (Tetra
+# would otherwise download it itself when it builds the components' scripts).
 TETRA_ESBUILD_PATH = os.environ.get("TETRA_ESBUILD_PATH", "esbuild")
