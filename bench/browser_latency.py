@@ -443,6 +443,33 @@ def table(results: dict[str, Any], pages: list[int]) -> str:
     return "\n".join(lines)
 
 
+def dump(results: dict[str, Any]) -> str:
+    """The results as JSON, to the µs, each list of numbers on one line."""
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, 3)
+        if isinstance(value, dict):
+            return {key: rounded(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rounded(item) for item in value]
+        return value
+
+    def lines(value: Any, depth: int) -> str:
+        pad = " " * depth
+        if isinstance(value, dict) and value:
+            items = [
+                f"{pad} {json.dumps(key)}: {lines(item, depth + 1)}" for key, item in value.items()
+            ]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(value, list) and value and isinstance(value[0], list | dict):
+            items = [f"{pad} {lines(item, depth + 1)}" for item in value]
+            return "[\n" + ",\n".join(items) + f"\n{pad}]"
+        return json.dumps(value, separators=(",", ":"))
+
+    return lines(rounded(results), 0) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=30, help="counted saves per measurement")
@@ -569,7 +596,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["largest_clock_offset_ms"] = max(offsets, default=0.0)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n")
+    path.write_text(dump(results))
     print()
     print(table(results, pages))
     print()
