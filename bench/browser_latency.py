@@ -594,6 +594,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for clock in run["clock_offset_ms"]
     ]
     results["largest_clock_offset_ms"] = max(offsets, default=0.0)
+    results["machine"]["load_average_after"] = list(os.getloadavg())
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump(results))
@@ -601,6 +602,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(results, pages))
     print()
     print(f"largest page clock offset: {results['largest_clock_offset_ms']:.2f} ms")
+    before, after = (
+        results["machine"]["load_average"][0],
+        results["machine"]["load_average_after"][0],
+    )
+    print(
+        f"load average (1 min) before and after: {before:.1f}, {after:.1f} on {os.cpu_count()} CPUs"
+    )
     for name, entry in results["stacks"].items():
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in entry["versions"].items()))
     print(f"Chromium {results['chromium']}; results in {path}")
