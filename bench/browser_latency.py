@@ -1,6 +1,6 @@
 """The latency a user sees: from ``save()`` to the new value in the DOM of every open page.
 
-    /work/main/.venv/bin/python bench/browser_latency.py [--saves 30] [--pages 1,20]
+    .venv/bin/python bench/browser_latency.py [--saves 30] [--pages 1,20]
         [--stacks django-rt,tetra,liveview] [--layer redis|memory] [--json PATH]
 
 The same two pages on three stacks: django-rt (this repository, ``src/`` first on the
@@ -9,18 +9,19 @@ from PyPI on first use; ``--setup`` only makes them). Page ``value`` shows one r
 name; page ``list`` shows 20 rows. Each stack's project (``bench/peers/<stack>/``) runs
 in its own uvicorn process on loopback, on a fresh SQLite file.
 
-For each page and each number of pages, the benchmark opens that many pages (one browser
-context each, all in one headless Chromium), waits until each is live, then renames a
-row through an HTTP endpoint of the same server process (``benchcommon.save_view``: it
-takes ``time.time()`` just before ``save()`` and returns it) and waits until every page
-shows the new name. A ``MutationObserver`` in each page records
-``performance.timeOrigin + performance.now()`` when an element marked ``data-bench``
-first holds the new text. Latency = that time - the time before ``save()``; one machine,
-one clock (the benchmark checks each page's clock against its own and reports the
-largest offset). Repeated ``--saves`` times after ``--warmup`` saves; the table shows the
-median and p90, for one page and for the last of N pages to update, and the ratios
-django-rt / peer (lower is better). Wall-clock figures here are noisy (2 shared cores,
-the browser on the same cores): compare stacks within one run.
+For each page and each number of pages, the stacks take turns: the benchmark opens that
+many pages (one browser context each, all in one headless Chromium), waits until each is
+live, then renames a row through an HTTP endpoint of the stack's server process
+(``benchcommon.save_view``: it takes ``time.time()`` just before ``save()`` and returns
+it) and waits until every page shows the new name. A ``MutationObserver`` in each page
+records ``performance.timeOrigin + performance.now()`` when an element marked
+``data-bench`` first holds the new text. Latency = that time - the time before
+``save()``; one machine, one clock (each page's clock is checked against this process's).
+Repeated ``--saves`` times after ``--warmup`` saves (``--rounds`` repeats it all, the
+stacks' order rotated); the table shows the median and p90, for one page and for the last
+of N pages to update, and the ratios django-rt / peer (lower is better). Wall-clock
+figures here are noisy (2 shared cores, the browser on the same cores): compare stacks
+within one run. docs/benchmarks.md describes the pages and the setup.
 """
 
 from __future__ import annotations
