@@ -34,6 +34,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -309,6 +310,21 @@ def serve(stack: Stack, layer: str, rt_settings: str = "{}") -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def check_redis() -> None:
+    """The peers' channel layer must answer before their pages can subscribe."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            answer = sock.recv(64)
+    except OSError as error:
+        answer = str(error).encode()
+    if not answer.startswith(b"+PONG"):
+        raise SystemExit(
+            f"Redis does not answer on 127.0.0.1:6379 ({answer!r}): start it, or run the "
+            "peers with --layer memory"
+        )
+
+
 def trigger(base: str, pk: int, value: str) -> dict[str, float]:
     body = urllib.parse.urlencode({"pk": pk, "value": value}).encode()
     with urllib.request.urlopen(base + "/bench/save/", body, timeout=10) as response:
@@ -513,6 +529,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"no browser at {CHROMIUM} (set DJANGO_RT_CHROMIUM)")
+    if args.layer == "redis" and any(stack.own_venv for stack in stacks):
+        check_redis()
     from playwright.sync_api import sync_playwright
 
     tag = uuid.uuid4().hex[:8]

@@ -63,7 +63,7 @@ def channel_layers() -> dict[str, Any]:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")],
+                "hosts": ["redis://127.0.0.1:6379/0"],
                 "prefix": os.environ.get("BENCH_REDIS_PREFIX", f"bench-{uuid.uuid4().hex}"),
             },
         }
