@@ -10,7 +10,6 @@ server can do per frame."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from http import HTTPStatus
@@ -62,9 +61,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    from .load import run
+
+    run(main())

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .load import Client, Load, Page, load_page
+from .load import run as run_loop
 from .stacks import NODE_DIR, ROOT, STACKS, Stack, cpu_delta
 
 ALL_STACKS = ["django-rt", "asgi", "websockets", "socketio", "naive"]
@@ -218,7 +219,10 @@ def check_last(clients: list[Client], last: str | None) -> dict[str, Any]:
     """Each socket's last frame names the last change (the baselines keep no page)."""
     if last is None:
         return {"pages_equal": True, "equal": len(clients), "differ": 0}
-    equal = sum(bool(c.frames) and last in c.frames[-1][1] for c in clients)
+    equal = 0
+    for client in clients:
+        changes = (text for _, text in reversed(client.frames) if "patch" in text)
+        equal += last in next(changes, "")
     return {"pages_equal": equal == len(clients), "equal": equal, "differ": len(clients) - equal}
 
 
@@ -264,7 +268,10 @@ class Session:
         try:
             await self.warm_up()
             await self.open_pages()
-            gc.freeze()  # the load process: no collection of the sockets' objects
+            # The load process: no collection pauses while frames come in (frames are
+            # kept, so there is little garbage to collect).
+            gc.collect()
+            gc.disable()
             scenarios = args.scenarios
             if stack.name == REDIS_STACK:
                 scenarios = ["rename"]
@@ -278,7 +285,7 @@ class Session:
                 await self.rates()
         finally:
             await self.load.close()
-            gc.unfreeze()
+            gc.enable()
             stack.stop()
         problems = stack.problems()
         for result in self.results:
@@ -365,13 +372,14 @@ class Session:
     async def changes(self, op: str) -> None:
         """Changes one after the other: each one awaited at every page, then a pause."""
         args, stack = self.args, self.stack
-        for _ in range(2):  # not measured: the first changes after the joins
+        for _ in range(1):  # not measured: the first change after the joins
             await self.one_change(self.load, op)
             await asyncio.sleep(args.gap)
         latencies: list[float] = []
         lasts: list[float] = []
         lost = rounds = 0
         before, helpers_before = stack.cpu(), stack.helpers_cpu()
+        client_before = time.process_time()
         started = time.monotonic()
         while rounds < args.changes and (rounds < 3 or time.monotonic() - started < args.budget):
             round_latencies, missed, _ = await self.one_change(self.load, op)
@@ -383,6 +391,7 @@ class Session:
             await asyncio.sleep(args.gap)
         cpu = cpu_delta(before, stack.cpu())
         helpers_cpu = cpu_delta(helpers_before, stack.helpers_cpu())
+        client_cpu = time.process_time() - client_before
         checks = await self.check()
         scenario = "redis" if stack.name == REDIS_STACK else op
         result = self.record(
@@ -395,6 +404,7 @@ class Session:
             cpu_ms_per_change=round(cpu / rounds * 1000, 3),
             cpu_ms_per_change_without_pages=round(self.alone_cpu * 1000, 3),
             helpers_cpu_ms_per_change=round(helpers_cpu / rounds * 1000, 3),
+            load_cpu_ms_per_change=round(client_cpu / rounds * 1000, 3),
             lost=lost,
             frame_bytes=self.run.sizes[op],
             closed=sum(c.closed is not None for c in self.load.clients),
@@ -414,30 +424,54 @@ class Session:
         return check_last(clients, self.last_change)
 
     async def events(self) -> None:
-        """Event round trips with every page open: idle, then sent as soon as the first
-        page received a change (while the others are still being updated)."""
-        clients = self.load.clients
-        step = max(1, len(clients) // self.args.events)
-        idle = []
-        for k in range(self.args.events):
-            idle.append(await self.load.event(clients[(k * step) % len(clients)], self.handler))
-        busy = []
-        started = time.monotonic()
-        for k in range(max(3, self.args.changes // 2)):
-            if k >= 3 and time.monotonic() - started > self.args.budget:
-                break
-            change = self.run.change("rename")
-            awaited = self.load.expect(change["name"])
-            triggered = asyncio.create_task(self.stack.trigger(change))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(awaited.first.wait(), self.args.round_timeout)
-            busy.append(await self.load.event(clients[(k * step) % len(clients)], self.handler))
-            done = await triggered
-            self.run.applied(change, done)
-            self.last_change = change["name"]
-            await self.settle(awaited)
-            self.load.round = None
-            await asyncio.sleep(self.args.gap)
+        """Event round trips with every page open, from a client in a process of its own
+        (one page more): idle, then sent as soon as the first page received a change,
+        while the others are still being updated."""
+        endpoint = self.stack.endpoints()[0]
+        spec = {"protocol": self.stack.protocol, "port": endpoint[0], "path": endpoint[1]}
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.fanout.probe",
+            json.dumps(spec),
+            cwd=ROOT,
+            env=self.run.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert probe.stdin is not None and probe.stdout is not None
+        ready = await asyncio.wait_for(probe.stdout.readline(), self.args.round_timeout)
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"the event client did not start: {ready!r}")
+
+        async def event() -> float:
+            assert probe.stdin is not None and probe.stdout is not None
+            probe.stdin.write(b"e\n")
+            await probe.stdin.drain()
+            return float(await probe.stdout.readline())
+
+        try:
+            idle = [await event() for _ in range(self.args.events)]
+            busy = []
+            started = time.monotonic()
+            for k in range(max(3, self.args.changes // 2)):
+                if k >= 3 and time.monotonic() - started > self.args.budget:
+                    break
+                change = self.run.change("rename")
+                awaited = self.load.expect(change["name"])
+                triggered = asyncio.create_task(self.stack.trigger(change))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(awaited.first.wait(), self.args.round_timeout)
+                busy.append(await event())
+                done = await triggered
+                self.run.applied(change, done)
+                self.last_change = change["name"]
+                await self.settle(awaited)
+                self.load.round = None
+                await asyncio.sleep(self.args.gap)
+        finally:
+            probe.stdin.close()
+            await asyncio.wait_for(probe.wait(), 30)
         self.record(
             "event",
             events=len(idle),
@@ -771,7 +805,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "database": "sqlite (WAL)",
     }
     try:
-        results = asyncio.run(run_all(run, stacks))
+        results = run_loop(run_all(run, stacks))
     finally:
         cleanup(run)
     meta["load_average_after"] = os.getloadavg()
@@ -972,6 +1006,8 @@ def plot(report: dict[str, Any], path: str) -> None:
     results = report["results"]
     figure, (latency, cpu) = plt.subplots(1, 2, figsize=(11, 4.5))
     lines = [(s, "rename") for s in [*ALL_STACKS]] + [(REDIS_STACK, "redis")]
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = {stack: palette[i % len(palette)] for i, (stack, _) in enumerate(lines)}
     for stack, scenario in lines:
         points = sorted(
             (r["pages"], r) for r in results if r["stack"] == stack and r["scenario"] == scenario
@@ -980,11 +1016,16 @@ def plot(report: dict[str, Any], path: str) -> None:
             continue
         pages = [p for p, _ in points]
         style = "o-" if stack.startswith("django-rt") else "s--"
-        latency.plot(pages, [r["p99_ms"] for _, r in points], style, label=stack)
-        cpu.plot(pages, [r["cpu_ms_per_change"] for _, r in points], style, label=stack)
+        for axes, key in ((latency, "p99_ms"), (cpu, "cpu_ms_per_change")):
+            axes.plot(
+                pages, [r[key] for _, r in points], style, label=stack, color=colors[stack]
+            )
+    every_pages = sorted({r["pages"] for r in results})
     for axes, label in ((latency, "p99 commit → frame (ms)"), (cpu, "server CPU per change (ms)")):
         axes.set_xscale("log")
         axes.set_yscale("log")
+        axes.set_xticks(every_pages, [str(p) for p in every_pages])
+        axes.minorticks_off()
         axes.set_xlabel("open pages")
         axes.set_ylabel(label)
         axes.grid(True, which="both", alpha=0.3)

@@ -26,7 +26,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,16 @@ CONNECTING = 200
 JOIN_TIMEOUT = 120.0
 
 
+def run(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``main`` on uvloop where it is installed (as uvicorn does), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 class Socket(asyncio.Protocol):
     """One WebSocket: ``on_text(text, at)`` hears every text message as it arrives."""
 
@@ -58,12 +68,11 @@ class Socket(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
         self.parts: list[bytes] = []
         self.close_code: int | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
         self.transport = transport
         self.protocol.send_request(self.protocol.connect())
         self.flush()

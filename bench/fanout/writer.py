@@ -75,7 +75,9 @@ def orm() -> None:
 def main() -> None:
     mode = sys.argv[1]
     if mode == "rate":
-        print(json.dumps(asyncio.run(rate(json.load(sys.stdin)))))
+        from .load import run
+
+        print(json.dumps(run(rate(json.load(sys.stdin)))))
     elif mode == "orm":
         orm()
     else:
