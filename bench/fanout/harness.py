@@ -798,7 +798,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for stack, why in skipped.items():
         print(f"skipping {stack}: {why}", flush=True)
     meta = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        # Aware: django.setup() sets the process's TZ to the settings' TIME_ZONE.
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "versions": versions(),
         "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg(),
