@@ -1,0 +1,22 @@
+"""The frames that the baselines send: the change's sequence number and row name, padded
+with spaces to the size of django-rt's patch frame for the same change."""
+
+from __future__ import annotations
+
+import json
+
+
+def sized_frame(seq: int, name: str, size: int) -> str:
+    """A JSON text frame of ``size`` bytes (at least its content's size) naming a change."""
+    frame = json.dumps({"t": "patch", "ops": [{"o": "bench", "seq": seq, "name": name}]})
+    return frame[:-1] + " " * max(0, size - len(frame)) + "}"
+
+
+def reply(text: str) -> str | None:
+    """The reply to an ``event`` frame (as django-rt's protocol shapes it), else ``None``."""
+    if '"event"' not in text:
+        return None
+    frame = json.loads(text)
+    if frame.get("t") != "event":
+        return None
+    return json.dumps({"t": "reply", "ref": frame.get("ref"), "cmds": []})

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.EntriesView.as_view()),
+    path("bench/write/", views.write),
+]
