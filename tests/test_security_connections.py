@@ -102,6 +102,19 @@ async def test_logout_ends_every_page_of_that_session_and_no_other(application):
     await other.disconnect()
 
 
+async def test_an_ended_session_gets_nothing_more_before_the_close(application):
+    _, alice = await signed_in("alice")
+    private, _ = await open_page(application, "/sec/private/", alice)
+    response = await sync_to_async(alice.post)("/sec/logout/")
+    assert response.status_code == 200
+    # The close waits for the browser to store the cookie that the response set; what
+    # changes meanwhile is not the signed-out browser's to see.
+    await sync_to_async(Entry.objects.create)(name="after sign-out")
+    frames = await assert_ended(private, ErrorCode.SESSION_ENDED, CloseCode.SESSION_ENDED)
+    assert not [frame for frame in frames if frame[Key.TYPE] == Frame.PATCH], frames
+    assert "after sign-out" not in json.dumps(frames)
+
+
 async def test_the_feed_carries_a_hash_of_the_session_key_never_the_key(application):
     _, alice = await signed_in("alice")
     key = alice.cookies["sessionid"].value

@@ -88,6 +88,10 @@ from .workers import run_in_worker
 
 logger = logging.getLogger("django_rt")
 
+#: Seconds between the moment a page's session ends and the close that reloads it: the
+#: page gets nothing more meanwhile.
+SESSION_END_GRACE = 0.3
+
 #: Patch frames a connection holds while its socket is busy or its access is being
 #: checked; beyond that they are dropped and the page is resynced once it can send.
 OUTBOX_LIMIT = 64
@@ -285,6 +289,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.log_budget = LogBudget()
         self.gone = False  # the socket is closed: nothing can be sent any more
         self.ending = False  # closing on our side: frames that arrive now are ignored
+        self.closing: asyncio.Task[Any] | None = None  # a close that waits
         self.busy = False  # a frame is being handled
         self.joining = False
         self.join_late = False  # the join timeout passed while a join was running
@@ -379,14 +384,22 @@ class RTConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def end(self, code: ErrorCode | None, message: str, close: CloseCode) -> None:
+    async def end(
+        self, code: ErrorCode | None, message: str, close: CloseCode, after: float = 0
+    ) -> None:
         """Close the connection on our side: an error frame that says why (``code``),
-        then the close code the client acts on."""
+        then the close code the client acts on; ``after`` seconds later, with nothing
+        sent in between."""
         if not self.live:
             return
         self.ending = True
         waiting = [text for text, patch in self.outbox if not patch]
         self.release()
+        if after:
+            # A later release() (the join's, the disconnect's) must not cancel the close.
+            self.closing = asyncio.current_task()
+            self.tasks.discard(self.closing)
+            await asyncio.sleep(after)
         for text in waiting:  # replies and errors already queued, not patches
             await self._write(text)
         if code is not None:
@@ -415,6 +428,10 @@ class RTConsumer(AsyncWebsocketConsumer):
                 ErrorCode.SESSION_ENDED,
                 "the page's session ended (signed out?); reload the page",
                 CloseCode.SESSION_ENDED,
+                # The response that ended it may set the browser's new session cookie
+                # (a password change, a sign-in): the reload must carry that one. The
+                # bytes are sent, but the browser stores the cookie on its own time.
+                after=SESSION_END_GRACE,
             )
         )
 

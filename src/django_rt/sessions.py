@@ -17,7 +17,8 @@ Django's back, ends its pages at the next access check (``consumer.py``).
 Within a request, the message waits for the end of the response (``request_finished``):
 a page that reloaded at once would otherwise still send the old cookie, before the
 browser has the one that the response sets (after a password change, the new session
-key), and land on the login page.
+key), and land on the login page; the hub stops the page at once, but closes its socket
+a moment later (``consumer.SESSION_END_GRACE``), once the browser has stored that cookie.
 """
 
 from __future__ import annotations
