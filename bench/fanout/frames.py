@@ -7,9 +7,13 @@ import json
 
 
 def sized_frame(seq: int, name: str, size: int) -> str:
-    """A JSON text frame of ``size`` bytes (at least its content's size) naming a change."""
-    frame = json.dumps({"t": "patch", "ops": [{"o": "bench", "seq": seq, "name": name}]})
-    return frame[:-1] + " " * max(0, size - len(frame)) + "}"
+    """A JSON text frame of ``size`` bytes (at least its content's size) naming a change.
+    The padding is a string, not whitespace: a server that decodes the frame and encodes
+    it again (socket.io's) sends it at the same size."""
+    frame = {"t": "patch", "ops": [{"o": "bench", "seq": seq, "name": name}], "pad": ""}
+    bare = len(json.dumps(frame, separators=(",", ":")))
+    frame["pad"] = "." * max(0, size - bare)
+    return json.dumps(frame, separators=(",", ":"))
 
 
 def reply(text: str) -> str | None:

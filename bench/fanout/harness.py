@@ -506,6 +506,22 @@ class Session:
             **(await self.check()),
         )
 
+    async def drain(
+        self, marks: list[int], committed: dict[int, float], first: int, last: int, rows: int
+    ) -> tuple[list[float], int]:
+        """The rate step's latencies and lost frames, once every committed change reached
+        every page, or none more arrived for ``--round-timeout`` seconds."""
+        clients = self.load.clients
+        latencies, lost = rate_latencies(clients, marks, committed, first, last, rows)
+        since = time.monotonic()
+        while lost and time.monotonic() - since < self.args.round_timeout:
+            await asyncio.sleep(0.25)
+            latencies, fewer = rate_latencies(clients, marks, committed, first, last, rows)
+            if fewer < lost:
+                since = time.monotonic()
+            lost = fewer
+        return latencies, lost
+
     async def rate_step(self, rate: float) -> dict[str, Any]:
         load, run = self.load, self.run
         count = max(3, int(rate * self.args.rate_seconds))
@@ -529,13 +545,15 @@ class Session:
         output, _ = await writer.communicate(json.dumps(spec).encode())
         written = json.loads(output)
         await self.settle(awaited)
-        drained = awaited.done.is_set()
+        failed = [w for w in written if "error" in w]
+        committed = {c["seq"]: w["t"] for c, w in zip(changes, written, strict=True) if "t" in w}
+        # Several writes are in flight at once: the last one sent may commit before
+        # others, whose frames are then still on their way.
+        latencies, lost = await self.drain(marks, committed, first, last, rows)
+        drained = awaited.done.is_set() and not lost
         load.round = None
         cpu = cpu_delta(before, self.stack.cpu())
         self.last_change = changes[-1]["name"]
-        failed = [w for w in written if "error" in w]
-        committed = {c["seq"]: w["t"] for c, w in zip(changes, written, strict=True) if "t" in w}
-        latencies, lost = rate_latencies(load.clients, marks, committed, first, last, rows)
         times = sorted(committed.values())
         achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         p99 = percentile(latencies, 0.99)
