@@ -75,3 +75,47 @@ async def test_a_database_error_retries_then_resyncs_when_it_answers(
         await page.wait_for(lambda page: page.stale is None)
         assert "added meanwhile" in page.text()
         await assert_fresh(page)
+
+
+async def test_pages_that_share_a_live_page_are_told_together_and_recover_together(
+    application: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "RETRY_DELAYS", (0.01, 0.02))
+    await sync_to_async(Entry.objects.create)(name="before")
+    async with RTClient(application=application) as rt:
+        pages = [await rt.open("/live/entries/") for _ in range(3)]
+        assert len(rt.hub.members) == 1
+        await sync_to_async(add_while_the_table_goes_away)()
+        for page in pages:
+            await page.settle()
+            assert page.stale is not None and "Error" in page.stale
+        # None of them reloads, nor runs its view apart from the others.
+        assert not [page for page in pages if page.reloads]
+        assert len(rt.hub.members) == 1
+        await sync_to_async(rename_table)("testapp_entry_away", "testapp_entry")
+        for page in pages:
+            await page.wait_for(lambda page: page.stale is None)
+            assert "added meanwhile" in page.text()
+            await assert_fresh(page)
+        assert len(rt.hub.members) == 1
+
+
+async def test_shared_pages_whose_template_raises_stay_shared_and_recover(
+    application: Any,
+) -> None:
+    entry = await sync_to_async(Entry.objects.create)(name="fine")
+    async with RTClient(application=application) as rt:
+        pages = [await rt.open("/truth/fragile/") for _ in range(2)]
+        assert len(rt.hub.members) == 1
+        entry.name = "explode"
+        await sync_to_async(entry.save)()
+        for page in pages:
+            await page.settle()
+            assert page.stale is not None and "RuntimeError" in page.stale
+        assert not [page for page in pages if page.reloads]
+        entry.name = "mended"
+        await sync_to_async(entry.save)()
+        for page in pages:
+            await page.settle()
+            assert page.stale is None and "mended ok" in page.text()
+            await assert_fresh(page)

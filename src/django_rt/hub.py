@@ -714,6 +714,10 @@ class Hub:
         did not account for: the user, a header)."""
         text = encode_patch(ops) if ops else None
         owner = _owner(page, members)
+        if page.failed is not None and page.audience is not None:
+            # Its audience shows the same old data: all of them are told, and stay
+            # together (none joins it meanwhile) until it renders again.
+            return [Delivery(members, ops, text, page.dependencies())]
         if page.audience_holds() or (len(members) == 1 and members[0] is owner):
             return [Delivery(members, ops, text, page.dependencies())]
         if owner is None and len(members) == 1 and page.audience is None:
