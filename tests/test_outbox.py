@@ -7,26 +7,28 @@ import asyncio
 import json
 import time
 
+from django_rt.asgi import SERVER_SEND
 from django_rt.consumer import OUTBOX_LIMIT, RTConsumer
 from django_rt.hub import encode_patch
 from django_rt.live import audience
 
 
 class SlowSocket:
-    """A socket whose sends wait until the test lets them through."""
+    """A server's ``send`` that waits until the test lets frames through."""
 
     def __init__(self) -> None:
         self.open = asyncio.Event()
         self.sent: list[str] = []
 
-    async def send(self, text_data: str) -> None:
+    async def send(self, message: dict) -> None:
         await self.open.wait()
-        self.sent.append(text_data)
+        assert message["type"] == "websocket.send"
+        self.sent.append(message["text"])
 
 
 def consumer_on(socket: SlowSocket) -> RTConsumer:
     consumer = RTConsumer()
-    consumer.send = socket.send  # type: ignore[method-assign]
+    consumer.scope = {SERVER_SEND: socket.send}
     consumer.access_until = time.monotonic() + 3600
     consumer.resyncs = []  # type: ignore[attr-defined]
     consumer.want_resync = consumer.resyncs.append  # type: ignore[method-assign,attr-defined]
@@ -48,7 +50,8 @@ async def test_frames_leave_in_order_without_the_caller_waiting():
     for number in range(5):
         consumer.push_patch(patch(number))  # returns at once: the socket is blocked
     await consumer.send_frame({"t": "reply", "ref": 1, "cmds": []})
-    assert socket.sent == [] and len(consumer.outbox) == 6
+    # The first one is on its way, stuck in the socket; the others wait behind it.
+    assert socket.sent == [] and len(consumer.outbox) == 5
     socket.open.set()
     await settle(consumer)
     frames = [json.loads(text) for text in socket.sent]
@@ -92,3 +95,48 @@ async def test_an_encoded_frame_gets_each_connections_own_csrf_token():
         '<input value="one">',
         '<input value="two">',
     ]
+
+
+async def test_an_idle_socket_gets_its_frame_at_once_without_a_task():
+    socket = SlowSocket()
+    socket.open.set()
+    consumer = consumer_on(socket)
+    tasks = len(asyncio.all_tasks())
+    consumer.push_patch(patch(1))
+    assert [json.loads(text)["ops"][0]["html"] for text in socket.sent] == ["1"]
+    assert consumer.flushing is None and len(asyncio.all_tasks()) == tasks
+
+
+async def test_a_patch_waits_for_an_expired_access_verdict():
+    socket = SlowSocket()
+    socket.open.set()
+    consumer = consumer_on(socket)
+    consumer.access_until = 0.0
+    checked = asyncio.Event()
+
+    async def allowed() -> bool:
+        await checked.wait()
+        return True
+
+    consumer.allowed = allowed  # type: ignore[method-assign]
+    consumer.push_patch(patch(1))
+    await asyncio.sleep(0.01)
+    assert socket.sent == []  # not before the view said the user may still see it
+    checked.set()
+    await settle(consumer)
+    assert len(socket.sent) == 1
+
+
+async def test_a_socket_that_left_while_a_send_waited_is_gone():
+    class Leaving(SlowSocket):
+        async def send(self, message: dict) -> None:
+            await self.open.wait()
+            raise OSError("the peer left")
+
+    socket = Leaving()
+    consumer = consumer_on(socket)
+    consumer.push_patch(patch(1))
+    consumer.push_patch(patch(2))
+    socket.open.set()
+    await settle(consumer)
+    assert consumer.gone and not consumer.outbox

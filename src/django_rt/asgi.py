@@ -21,6 +21,10 @@ logger = logging.getLogger("django_rt")
 #: it routes to django-rt's consumer (system check ``django_rt.W005``).
 ROUTED_PATH_ATTRIBUTE = "rt_websocket_path"
 
+#: The scope key under which :func:`get_asgi_application` hands django-rt's consumer the
+#: server's own ``send``: its frames skip the middleware wrappers around each send.
+SERVER_SEND = "django_rt.server_send"
+
 
 def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
     """Build the project's ASGI application.
@@ -56,7 +60,7 @@ def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
         # Any other path is refused at the handshake instead of crashing the application.
         re_path(r"", WebsocketDenier.as_asgi()),  # type: ignore[arg-type]
     ]
-    websocket = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))
+    websocket = _ServerSend(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))))
     application = ProtocolTypeRouter({"http": http, "websocket": websocket})
     setattr(application, ROUTED_PATH_ATTRIBUTE, rt_settings.WEBSOCKET_PATH)
     return application
@@ -118,3 +122,13 @@ class MisroutedHandshakeGuard:
             }
         )
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+class _ServerSend:
+    """Puts the server's ``send`` in the WebSocket's scope (``SERVER_SEND``)."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.application({**scope, SERVER_SEND: send}, receive, send)

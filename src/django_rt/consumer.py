@@ -62,6 +62,7 @@ from .coercion import InvalidValue
 from .conf import rt_settings
 from .connections import LogBudget, TokenBucket, registry
 from .events import EventTarget, Handler
+from .asgi import SERVER_SEND
 from .hub import Hub, encode_patch
 from .live import audience
 from .live.page import LivePage, morph_op, page_patch, resync_patch
@@ -268,6 +269,22 @@ def _resync_ids(value: Any) -> set[str] | None:
     if len(value) > RESYNC_IDS_LIMIT or any(len(v) > RESYNC_ID_LENGTH for v in value):
         return None  # that many misses: the whole page it is
     return set(value)
+
+
+async def _finish(coroutine: Coroutine[Any, Any, Any], waiting: Any) -> None:
+    """Run ``coroutine`` to its end, where it stopped to wait for ``waiting`` (what it
+    yielded: an asyncio future, or None to let the loop run once), as a task would."""
+    try:
+        while True:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait((waiting,))
+            waiting = coroutine.send(None)
+    except StopIteration:
+        return
+    finally:
+        coroutine.close()  # cancelled while it waited: it stops there
 
 
 class RTConsumer(AsyncWebsocketConsumer):
@@ -557,21 +574,54 @@ class RTConsumer(AsyncWebsocketConsumer):
         """Send a frame now, whatever waits (the connection is ending)."""
         await self._write(encode(frame))
 
+    def _message(self, text: str) -> dict[str, Any]:
+        if audience.CSRF_PLACEHOLDER in text:  # the one way out: never sent as it is
+            text = text.replace(audience.CSRF_PLACEHOLDER, self.csrf_token)
+        return {"type": "websocket.send", "text": text}
+
+    def _server_send(self) -> Callable[[dict[str, Any]], Coroutine[Any, Any, None]]:
+        """The ASGI server's own ``send`` (see ``asgi.SERVER_SEND``), else Channels'.
+        Channels' wrappers add nothing to a ``websocket.send``."""
+        send = self.scope.get(SERVER_SEND)
+        return send if send is not None else self.base_send  # type: ignore[no-any-return]
+
     async def _write(self, text: str) -> None:
         if self.gone:
             return
-        if audience.CSRF_PLACEHOLDER in text:  # the one way out: never sent as it is
-            text = text.replace(audience.CSRF_PLACEHOLDER, self.csrf_token)
         try:
-            await self.send(text_data=text)
+            await self._server_send()(self._message(text))
         except Exception:
-            # The socket closed under us (the server says so its own way): that is a
-            # disconnect, not an error of the frame.
-            logger.debug("django-rt: sending to %s failed; it left", self.client, exc_info=True)
-            self.gone = True
-            self.release()
+            self._send_failed()
+
+    def _send_failed(self) -> None:
+        # The socket closed under us (the server says so its own way): that is a
+        # disconnect, not an error of the frame.
+        logger.debug("django-rt: sending to %s failed; it left", self.client, exc_info=True)
+        self.gone = True
+        self.release()
+
+    def _write_now(self, text: str) -> None:
+        """Send ``text`` without a task: a server's ``send`` finishes without waiting
+        while the socket's buffer has room, and then this costs what a bare ASGI
+        broadcast does. When it has to wait, a task finishes it, and the frames after it
+        queue behind (:meth:`_flush_outbox`)."""
+        sending = self._server_send()(self._message(text))
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            self._send_failed()
+            return
+        self.flushing = self.spawn(self._flush_outbox((sending, waiting)))
 
     def _enqueue(self, text: str, patch: bool) -> None:
+        if self.gone:
+            return
+        idle = self.flushing is None and not self.outbox and not self.outbox_overflow
+        if idle and (not patch or time.monotonic() < self.access_until):
+            self._write_now(text)
+            return
         if patch:
             if self.outbox_patches >= OUTBOX_LIMIT:
                 # The socket does not keep up: what it missed comes as one resync.
@@ -973,8 +1023,16 @@ class RTConsumer(AsyncWebsocketConsumer):
         if self.live and ops:
             self._enqueue(text if text is not None else encode_patch(ops), patch=True)
 
-    async def _flush_outbox(self) -> None:
+    async def _flush_outbox(self, started: tuple[Any, Any] | None = None) -> None:
+        """Send what waits in the outbox, in order; ``started``: a send that
+        :meth:`_write_now` began, and the future it waits for."""
         try:
+            if started is not None:
+                try:
+                    await _finish(*started)
+                except Exception:
+                    self._send_failed()
+                    return
             while self.outbox and self.live:
                 text, patch = self.outbox[0]
                 if patch and time.monotonic() >= self.access_until and not await self.allowed():
