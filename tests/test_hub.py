@@ -66,9 +66,7 @@ async def test_one_refetch_and_one_list_query_whatever_the_number_of_pages():
     assert queries == 2  # the refetch of the row, the list's query (shared by 25 pages)
     assert len(updates) == 25
     for delivery in updates:
-        assert delivery.ops == [
-            {"o": "region", "id": f"1#{entries[0].pk}.1", "html": "e0 renamed"}
-        ]
+        assert delivery.ops == [{"o": "region", "id": f"1#{entries[0].pk}.1", "html": "e0 renamed"}]
 
 
 async def test_a_burst_of_changes_is_one_frame_per_page():

@@ -57,12 +57,12 @@ from django.template.base import UNKNOWN_SOURCE
 from django.template.response import TemplateResponse
 from django.urls import Resolver404, ResolverMatch
 
+from .asgi import SERVER_SEND
 from .broadcasting import audiences
 from .coercion import InvalidValue
 from .conf import rt_settings
 from .connections import LogBudget, TokenBucket, registry
 from .events import EventTarget, Handler
-from .asgi import SERVER_SEND
 from .hub import Hub, encode_patch
 from .live import audience
 from .live.page import LivePage, morph_op, page_patch, resync_patch
