@@ -583,7 +583,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         """The ASGI server's own ``send`` (see ``asgi.SERVER_SEND``), else Channels'.
         Channels' wrappers add nothing to a ``websocket.send``."""
         send = self.scope.get(SERVER_SEND)
-        return send if send is not None else self.base_send  # type: ignore[no-any-return]
+        return send if send is not None else self.base_send  # type: ignore[return-value]
 
     async def _write(self, text: str) -> None:
         if self.gone:
