@@ -73,3 +73,47 @@ async def test_tabs_of_one_session_run_one_view_for_their_access_check(monkeypat
                 assert "beta" in page.text("#list")
             # Five tabs, one check: the view ran once for all of them.
             assert len(runs) - before == 1
+
+
+async def test_a_verdict_about_to_run_out_is_checked_again_before_a_patch_waits(monkeypatch):
+    await sync_to_async(Entry.objects.create)(name="alpha")
+    runs = []
+    original = ListView.get_context_data
+
+    def counted(self, **kwargs):
+        runs.append(1)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(ListView, "get_context_data", counted)
+    with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 1.0}):
+        async with RTClient() as rt:
+            pages = [await rt.open("/aud/list/") for _ in range(3)]
+            sockets = list(rt.hub.clients)
+            assert len(sockets) == 3
+            assert all(socket.access_until > time.monotonic() for socket in sockets)
+            before = len(runs)
+            # Late in the verdict: the patch leaves at once, and one check starts for all.
+            for socket in sockets:
+                socket.access_until = time.monotonic() + 0.1
+            await sync_to_async(Entry.objects.create)(name="beta")
+            for page in pages:
+                await page.settle()
+                assert "beta" in page.text("#list")
+            await asyncio.sleep(0.05)
+            assert len(runs) - before == 1
+            assert all(socket.access_until > time.monotonic() + 0.5 for socket in sockets)
+
+
+async def test_a_connection_whose_verdict_ran_out_takes_a_fresh_shared_one():
+    await sync_to_async(Entry.objects.create)(name="alpha")
+    with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 5.0}):
+        async with RTClient() as rt:
+            for _ in range(2):
+                await rt.open("/aud/list/")
+            first, second = list(rt.hub.clients)
+            assert await first._check_access()  # a fresh verdict for their key
+            second.access_until = 0.0  # this one's ran out
+            tasks = len(asyncio.all_tasks())
+            assert second._access_known()  # taken from the other's check, no task
+            assert len(asyncio.all_tasks()) == tasks
+            assert second.access_until > time.monotonic() + 4

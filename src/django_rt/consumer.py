@@ -89,6 +89,10 @@ from .workers import run_in_worker
 
 logger = logging.getLogger("django_rt")
 
+#: The part of ``ACCESS_CHECK_SECONDS``, at the end of a verdict, in which a patch that
+#: leaves starts the next check.
+ACCESS_CHECK_AHEAD = 0.25
+
 #: Seconds between the moment a page's session ends and the close that reloads it: the
 #: page gets nothing more meanwhile.
 SESSION_END_GRACE = 0.3
@@ -138,25 +142,39 @@ _verdicts: weakref.WeakKeyDictionary[
 
 
 async def shared_verdict(
-    key: Hashable, check: Callable[[], Coroutine[Any, Any, Verdict]]
+    key: Hashable, check: Callable[[], Coroutine[Any, Any, Verdict]], ahead: float = 0
 ) -> Verdict:
     """The verdict of an access check that ``key`` (a session, its user, a page's view
     and URL) decides, shared by the connections that have that key: a thousand tabs of
     one page in one browser, a thousand anonymous visitors without a session, run one
-    check per ``ACCESS_CHECK_SECONDS``, not one each."""
+    check per ``ACCESS_CHECK_SECONDS``, not one each. ``ahead``: a verdict that runs out
+    within that many seconds is checked again now."""
     if not rt_settings.ACCESS_CHECK_SECONDS:
         return await check()
     loop = asyncio.get_running_loop()
     known = _verdicts.setdefault(loop, {})
     now = time.monotonic()
     entry = known.get(key)
-    if entry is None or (entry[1].done() and (entry[0] <= now or _failed(entry[1]))):
+    if entry is None or (entry[1].done() and (entry[0] <= now + ahead or _failed(entry[1]))):
         if len(known) > 1000:  # forget the verdicts that ran out
             for old in [k for k, (until, f) in known.items() if f.done() and until <= now]:
                 del known[old]
         future = asyncio.ensure_future(check())
         entry = known[key] = (now + rt_settings.ACCESS_CHECK_SECONDS, future)
     return await asyncio.shield(entry[1])
+
+
+def known_verdict(key: Hashable) -> Verdict | None:
+    """The shared verdict of ``key`` (see :func:`shared_verdict`) while it holds and
+    lets the page be shown, without waiting: None if there is none."""
+    known = _verdicts.get(asyncio.get_running_loop())
+    entry = known.get(key) if known else None
+    if entry is None or not entry[1].done() or _failed(entry[1]):
+        return None
+    verdict = entry[1].result()
+    if entry[0] <= time.monotonic() or verdict.ended or verdict.refused is not None:
+        return None
+    return verdict
 
 
 def _failed(future: asyncio.Future[Verdict]) -> bool:
@@ -619,7 +637,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         if self.gone:
             return
         idle = self.flushing is None and not self.outbox and not self.outbox_overflow
-        if idle and (not patch or time.monotonic() < self.access_until):
+        if idle and (not patch or self._access_known()):
             self._write_now(text)
             return
         if patch:
@@ -938,21 +956,56 @@ class RTConsumer(AsyncWebsocketConsumer):
                 raise  # our caller was cancelled, not the check
             return False
 
-    async def _check_access(self) -> bool:
-        """Run the view again, as the join did, with the session and user of now; the
-        connections of one session on one page share the verdict (see
-        :func:`shared_verdict`)."""
+    def _access_key(self) -> Hashable:
         token = self.token
         assert token is not None
+        return (
+            socket_session_key(self.scope),
+            self.session_alive,
+            token.user,
+            token.view,
+            token.path,
+        )
+
+    def _access_known(self) -> bool:
+        """Whether the page may be shown now, without waiting: its verdict holds, or
+        another connection with the same key (see :func:`shared_verdict`) holds a fresh
+        one, which this one takes. A verdict about to run out is checked again meanwhile,
+        so that the connections of a busy page seldom wait for a check."""
+        now = time.monotonic()
+        if now < self.access_until:
+            late = self.access_until - now < ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS
+            if late and self.access_check is None and self.token is not None:
+                verdict = known_verdict(self._access_key())
+                if verdict is not None and verdict.until > self.access_until:
+                    self._grant(verdict)  # another connection checked already
+                else:
+                    self.access_check = self.spawn(self._check_access(ahead=True))
+            return True
+        if self.token is None or not rt_settings.ACCESS_CHECK_SECONDS:
+            return False
+        verdict = known_verdict(self._access_key())
+        if verdict is None:
+            return False
+        self._grant(verdict)
+        return True
+
+    def _grant(self, verdict: Verdict) -> None:
+        # Handlers see the user as it is now (its permissions, too).
+        if self.request is not None:
+            self.request.user = verdict.user
+            audience.watch_user(self.request)  # its page's renders may read it
+            if verdict.session is not None:
+                self.request.session = verdict.session
+        self.access_until = verdict.until
+
+    async def _check_access(self, ahead: bool = False) -> bool:
+        """Run the view again, as the join did, with the session and user of now; the
+        connections of one session on one page share the verdict (see
+        :func:`shared_verdict`). ``ahead``: the verdict still holds, but not for long."""
         try:
-            key = (
-                socket_session_key(self.scope),
-                self.session_alive,
-                token.user,
-                token.view,
-                token.path,
-            )
-            verdict = await shared_verdict(key, self._verdict)
+            margin = ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS if ahead else 0
+            verdict = await shared_verdict(self._access_key(), self._verdict, margin)
             if not self.live:
                 return False
             if verdict.ended:
@@ -965,13 +1018,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             if verdict.refused is not None:
                 await self.revoke(verdict.refused)
                 return False
-            # Handlers see the user as it is now (its permissions, too).
-            if self.request is not None:
-                self.request.user = verdict.user
-                audience.watch_user(self.request)  # its page's renders may read it
-                if verdict.session is not None:
-                    self.request.session = verdict.session
-            self.access_until = verdict.until
+            self._grant(verdict)
             return True
         finally:
             self.access_check = None
@@ -1035,7 +1082,7 @@ class RTConsumer(AsyncWebsocketConsumer):
                     return
             while self.outbox and self.live:
                 text, patch = self.outbox[0]
-                if patch and time.monotonic() >= self.access_until and not await self.allowed():
+                if patch and not self._access_known() and not await self.allowed():
                     return
                 if self.outbox_overflow:
                     self.outbox_overflow = False
