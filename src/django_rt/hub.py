@@ -772,8 +772,17 @@ class Hub:
 def _owner(page: LivePage, members: list[Client]) -> Client | None:
     """The connection whose request ``page`` renders with: what the page shows is
     right for it, whoever else it is shared with."""
+    known: Client | None = page.owner() if page.owner is not None else None
+    if (
+        known is not None
+        and known.page is page
+        and getattr(known, "request", None) is page.request
+        and known in members
+    ):
+        return known  # no walk through a thousand members on each update
     for client in members:
         if client.page is page and getattr(client, "request", None) is page.request:
+            page.owner = weakref.ref(client)
             return client
     return None
 

@@ -7,6 +7,7 @@ import functools
 import html as html_lib
 import re
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -279,6 +280,8 @@ class LivePage:
         self.audience_parts: tuple[Hashable, ...] | None = None
         self.audience: Hashable | None = None
         self.audience_reads: frozenset[str] | None = None
+        #: The connection whose request the page renders with, once the hub found it.
+        self.owner: weakref.ref[Any] | None = None
 
     # audiences ---------------------------------------------------------------------
 
