@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import override_settings
 
+from django_rt import consumer as consumer_module
 from django_rt.consumer import Verdict, shared_verdict
 from django_rt.testing import RTClient
 
@@ -19,6 +20,12 @@ from .testapp.audience import ListView
 from .testapp.models import Entry
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def known_by_all(sockets) -> bool:
+    """On the application's loop: whether each socket may show its page without waiting
+    (what its next patch asks)."""
+    return all(socket._access_known() for socket in sockets)
 
 
 async def test_one_check_for_the_connections_that_share_a_verdict():
@@ -99,9 +106,12 @@ async def test_a_verdict_about_to_run_out_is_checked_again_before_a_patch_waits(
             for page in pages:
                 await page.settle()
                 assert "beta" in page.text("#list")
-            await asyncio.sleep(0.05)
+            await rt.call(shared_verdict(sockets[0]._access_key(), sockets[0]._verdict))
             assert len(runs) - before == 1
+            # The next patch of each takes the fresh verdict, with no check of its own.
+            assert await rt.call(known_by_all(sockets))
             assert all(socket.access_until > time.monotonic() + 0.5 for socket in sockets)
+            assert len(runs) - before == 1
 
 
 async def test_a_connection_whose_verdict_ran_out_takes_a_fresh_shared_one():
@@ -111,9 +121,43 @@ async def test_a_connection_whose_verdict_ran_out_takes_a_fresh_shared_one():
             for _ in range(2):
                 await rt.open("/aud/list/")
             first, second = list(rt.hub.clients)
-            assert await first._check_access()  # a fresh verdict for their key
+            assert await rt.call(first._check_access())  # a fresh verdict for their key
             second.access_until = 0.0  # this one's ran out
-            tasks = len(asyncio.all_tasks())
-            assert second._access_known()  # taken from the other's check, no task
-            assert len(asyncio.all_tasks()) == tasks
+            assert await rt.call(known_by_all([second]))  # taken from the other's check
+            assert not second.tasks
             assert second.access_until > time.monotonic() + 4
+
+
+async def test_while_one_check_runs_the_other_connections_wait_for_none():
+    await sync_to_async(Entry.objects.create)(name="alpha")
+    with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 5.0}):
+        async with RTClient() as rt:
+            for _ in range(2):
+                await rt.open("/aud/list/")
+            first, second = list(rt.hub.clients)
+            for socket in (first, second):
+                socket.access_until = time.monotonic() + 0.5  # late in its verdict
+
+            async def late_patches() -> int:
+                started = []
+                original = consumer_module.start_verdict
+
+                def counted(*args, **kwargs):
+                    future = original(*args, **kwargs)
+                    if not future.done():
+                        started.append(future)
+                    return future
+
+                consumer_module.start_verdict = counted
+                try:
+                    assert first._access_known() and second._access_known()
+                finally:
+                    consumer_module.start_verdict = original
+                await asyncio.gather(*started)
+                return len(set(started))
+
+            # One check for both, and no task of either connection.
+            assert await rt.call(late_patches()) == 1
+            assert not first.tasks and not second.tasks
+            assert await rt.call(known_by_all([first, second]))
+            assert all(s.access_until > time.monotonic() + 4 for s in (first, second))

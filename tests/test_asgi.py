@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.urls import path
 
 import django_rt
-from django_rt.asgi import get_asgi_application
+from django_rt.asgi import SERVER_SEND, get_asgi_application
 from django_rt.protocol import CONFIG_ATTRIBUTE
 
 RT_JS = Path(django_rt.__file__).resolve().parent / "static" / "django_rt" / "rt.js"
@@ -157,6 +157,25 @@ async def test_extra_websocket_urlpatterns_are_routed():
         application, "/extra/ann/", headers=[(b"origin", b"http://evil.example")]
     )
     assert not (await foreign.connect(timeout=5))[0]
+
+
+class ScopeConsumer(AsyncWebsocketConsumer):
+    seen: list[Any] = []
+
+    async def connect(self) -> None:
+        self.seen.append(self.scope.get(SERVER_SEND))
+        await self.accept()
+
+
+async def test_websocket_consumers_get_the_servers_own_send():
+    application = get_asgi_application([path("scope/", ScopeConsumer.as_asgi())])
+    communicator = WebsocketCommunicator(application, "/scope/", headers=ORIGIN)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    # What the server called the application with, not a middleware's wrapper of it:
+    # django-rt's frames skip the wrappers (see ``RTConsumer._write_now``).
+    assert ScopeConsumer.seen == [communicator.output_queue.put]
+    await communicator.disconnect()
 
 
 async def test_websocket_path_follows_the_setting():

@@ -142,17 +142,24 @@ _verdicts: weakref.WeakKeyDictionary[
 
 
 async def shared_verdict(
-    key: Hashable, check: Callable[[], Coroutine[Any, Any, Verdict]], ahead: float = 0
+    key: Hashable, check: Callable[[], Coroutine[Any, Any, Verdict]]
 ) -> Verdict:
     """The verdict of an access check that ``key`` (a session, its user, a page's view
     and URL) decides, shared by the connections that have that key: a thousand tabs of
     one page in one browser, a thousand anonymous visitors without a session, run one
-    check per ``ACCESS_CHECK_SECONDS``, not one each. ``ahead``: a verdict that runs out
-    within that many seconds is checked again now."""
+    check per ``ACCESS_CHECK_SECONDS``, not one each."""
     if not rt_settings.ACCESS_CHECK_SECONDS:
         return await check()
-    loop = asyncio.get_running_loop()
-    known = _verdicts.setdefault(loop, {})
+    return await asyncio.shield(start_verdict(key, check))
+
+
+def start_verdict(
+    key: Hashable, check: Callable[[], Coroutine[Any, Any, Verdict]], ahead: float = 0
+) -> asyncio.Future[Verdict]:
+    """The shared check of ``key`` (see :func:`shared_verdict`), started now unless one
+    runs or holds; ``ahead``: a verdict that runs out within that many seconds is checked
+    again now."""
+    known = _verdicts.setdefault(asyncio.get_running_loop(), {})
     now = time.monotonic()
     entry = known.get(key)
     if entry is None or (entry[1].done() and (entry[0] <= now + ahead or _failed(entry[1]))):
@@ -160,16 +167,23 @@ async def shared_verdict(
             for old in [k for k, (until, f) in known.items() if f.done() and until <= now]:
                 del known[old]
         future = asyncio.ensure_future(check())
+        # Started ahead, it may end with no one waiting: its error is logged by whoever
+        # checks next, not reported as never retrieved.
+        future.add_done_callback(_failed)
         entry = known[key] = (now + rt_settings.ACCESS_CHECK_SECONDS, future)
-    return await asyncio.shield(entry[1])
+    return entry[1]
 
 
-def known_verdict(key: Hashable) -> Verdict | None:
+def known_verdict(key: Hashable) -> Verdict | bool | None:
     """The shared verdict of ``key`` (see :func:`shared_verdict`) while it holds and
-    lets the page be shown, without waiting: None if there is none."""
+    lets the page be shown, without waiting; True while a check of it runs; else None."""
     known = _verdicts.get(asyncio.get_running_loop())
     entry = known.get(key) if known else None
-    if entry is None or not entry[1].done() or _failed(entry[1]):
+    if entry is None:
+        return None
+    if not entry[1].done():
+        return True
+    if _failed(entry[1]):
         return None
     verdict = entry[1].result()
     if entry[0] <= time.monotonic() or verdict.ended or verdict.refused is not None:
@@ -971,21 +985,24 @@ class RTConsumer(AsyncWebsocketConsumer):
         """Whether the page may be shown now, without waiting: its verdict holds, or
         another connection with the same key (see :func:`shared_verdict`) holds a fresh
         one, which this one takes. A verdict about to run out is checked again meanwhile,
-        so that the connections of a busy page seldom wait for a check."""
+        so that the connections of a busy page seldom wait for a check: one check per
+        key, started without a task of this connection, its verdict taken by the next
+        patch (a refusal then takes effect when the current verdict runs out)."""
         now = time.monotonic()
         if now < self.access_until:
-            late = self.access_until - now < ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS
-            if late and self.access_check is None and self.token is not None:
-                verdict = known_verdict(self._access_key())
-                if verdict is not None and verdict.until > self.access_until:
-                    self._grant(verdict)  # another connection checked already
-                else:
-                    self.access_check = self.spawn(self._check_access(ahead=True))
+            margin = ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS
+            if self.access_until - now < margin and self.token is not None:
+                key = self._access_key()
+                verdict = known_verdict(key)
+                if isinstance(verdict, Verdict) and verdict.until > self.access_until:
+                    self._grant(verdict)  # a check that ran ahead, this one's or another's
+                elif verdict is not True:  # True: one runs already
+                    start_verdict(key, self._verdict, margin)
             return True
         if self.token is None or not rt_settings.ACCESS_CHECK_SECONDS:
             return False
         verdict = known_verdict(self._access_key())
-        if verdict is None:
+        if not isinstance(verdict, Verdict):
             return False
         self._grant(verdict)
         return True
@@ -999,13 +1016,12 @@ class RTConsumer(AsyncWebsocketConsumer):
                 self.request.session = verdict.session
         self.access_until = verdict.until
 
-    async def _check_access(self, ahead: bool = False) -> bool:
+    async def _check_access(self) -> bool:
         """Run the view again, as the join did, with the session and user of now; the
         connections of one session on one page share the verdict (see
-        :func:`shared_verdict`). ``ahead``: the verdict still holds, but not for long."""
+        :func:`shared_verdict`)."""
         try:
-            margin = ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS if ahead else 0
-            verdict = await shared_verdict(self._access_key(), self._verdict, margin)
+            verdict = await shared_verdict(self._access_key(), self._verdict)
             if not self.live:
                 return False
             if verdict.ended:

@@ -779,7 +779,7 @@ def _owner(page: LivePage, members: list[Client]) -> Client | None:
         and getattr(known, "request", None) is page.request
         and known in members
     ):
-        return known  # no walk through a thousand members on each update
+        return known  # no Python loop over a thousand members on each update
     for client in members:
         if client.page is page and getattr(client, "request", None) is page.request:
             page.owner = weakref.ref(client)
