@@ -168,3 +168,22 @@ async def test_a_page_detached_during_its_update_is_not_indexed_again():
     await hub.process([Change("testapp.entry", str(first.pk))])
     assert client not in hub.clients and hub.index == {}
     assert client.frames == []
+
+
+async def test_a_page_that_many_connections_show_is_indexed_once():
+    entry = await sync_to_async(Entry.objects.create)(name="shown")
+    hub = Hub.current()
+    first, *others = await clients_on(hub, 4)
+    for client in others:  # they show the first one's page, as an audience does
+        client.page = first.page
+        hub.reindex(client)
+    row = ("i", "testapp.entry", str(entry.pk))
+    assert hub.index[row] == {first.page} and list(hub.indexed) == [first.page]
+    change = Change("testapp.entry", str(entry.pk))
+    assert hub.affected_pages([change]) == {first.page}
+    assert hub.affected([change]) == {first, *others}
+    for client in (first, *others[:-1]):
+        hub.detach(client)
+    assert hub.index[row] == {first.page}  # still shown by one
+    hub.detach(others[-1])
+    assert hub.index == {} and hub.indexed == {}

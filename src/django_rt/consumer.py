@@ -346,6 +346,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.session: str | None = None  # session_hash() of the socket's session
         self.csrf_token = ""  # the browser's CSRF token, masked once
         self.session_alive = False
+        self._access_fresh = 0.0
         self.access_until = 0.0  # monotonic time until which the access verdict holds
         self.access_check: asyncio.Task[bool] | None = None
         #: Frames waiting for the socket, in order: (the encoded frame, whether it is a
@@ -383,6 +384,17 @@ class RTConsumer(AsyncWebsocketConsumer):
     def live(self) -> bool:
         """The connection is open and not being closed."""
         return not (self.gone or self.ending)
+
+    @property
+    def access_until(self) -> float:
+        """The monotonic time until which the page's access verdict holds."""
+        return self._access_until
+
+    @access_until.setter
+    def access_until(self, until: float) -> None:
+        self._access_until = until
+        # Until then a patch leaves with no question asked (see _access_known).
+        self._access_fresh = until - ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS
 
     async def connect(self) -> None:
         self.hub = Hub.current()
@@ -1083,8 +1095,20 @@ class RTConsumer(AsyncWebsocketConsumer):
         """Queue a patch frame (``text``: encoded already, for every page of an
         audience); it leaves once the page's access holds (the hub never waits for an
         access check, nor for a socket)."""
-        if self.live and ops:
-            self._enqueue(text if text is not None else encode_patch(ops), patch=True)
+        if self.gone or self.ending or not ops:
+            return
+        if text is None:
+            text = encode_patch(ops)
+        if (
+            self.flushing is None
+            and not self.outbox
+            and not self.outbox_overflow
+            and time.monotonic() < self._access_fresh
+        ):
+            # What an audience's update costs per socket: its frame, sent now.
+            self._write_now(text)
+            return
+        self._enqueue(text, patch=True)
 
     async def _flush_outbox(self, started: tuple[Any, Any] | None = None) -> None:
         """Send what waits in the outbox, in order; ``started``: a send that

@@ -3,9 +3,10 @@
 It gathers a burst of committed changes, refetches each changed row once (one query
 per model per batch), runs each distinct list query once for all the pages that show
 it, and updates exactly the pages whose regions depend on a changed row or table,
-found through an index kept here. Connections whose pages show the same thing share one
-live page (an audience, see ``live/audience.py``): it is updated once per batch, and its
-``patch`` frame is encoded once and queued for every socket, without waiting for any.
+found through an index of live pages kept here. Connections whose pages show the same
+thing share one live page (an audience, see ``live/audience.py``): it is indexed once
+and updated once per batch, and its ``patch`` frame is encoded once and handed to every
+socket, without waiting for any.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class Delivery:
     forget: Hashable | None = None
     #: They show no live page any more (they reload).
     leave: bool = False
+    #: The page that was updated, when they go on showing it (``page`` is None).
+    source: LivePage | None = None
 
 
 class Members(Generic[C]):
@@ -234,7 +237,8 @@ class Hub:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.clients: dict[Client, frozenset[Dependency]] = {}
+        #: The connections whose pages are indexed (they have joined).
+        self.clients: dict[Client, None] = {}
         #: Every live page, and the connections that show it (more than one: an
         #: audience); the page of each audience key that joining pages may share.
         self.members: dict[LivePage, set[Client]] = {}
@@ -245,7 +249,10 @@ class Hub:
         self.busy: set[LivePage] = set()
         self.showing: dict[Client, LivePage] = {}
         self.joining: dict[Client, list[Change]] = {}
-        self.index: dict[Dependency, set[Client]] = {}
+        #: The live pages by what they depend on, and what each one is indexed by:
+        #: an audience's page once, however many connections show it.
+        self.index: dict[Dependency, set[LivePage]] = {}
+        self.indexed: dict[LivePage, frozenset[Dependency]] = {}
         #: The rows some page depends on, by model: a change to a whole table (a
         #: statement that wrote rows nobody named) reaches them too.
         self.rows: dict[str, set[str]] = {}
@@ -271,7 +278,6 @@ class Hub:
         """The page has rendered: index it, apply what changed meanwhile, then let it
         join the audience that shows the same, if any."""
         backlog = self.joining.pop(client, [])
-        self._member(client, client.page)
         self.reindex(client)
         if backlog:
             await self.process(backlog, only={client})
@@ -281,8 +287,7 @@ class Hub:
     def detach(self, client: Client) -> None:
         self.joining.pop(client, None)
         self._member(client, None)
-        for dependency in self.clients.pop(client, frozenset()):
-            self._unindex(dependency, client)
+        self.clients.pop(client, None)
 
     # audiences ---------------------------------------------------------------------
 
@@ -296,6 +301,7 @@ class Hub:
                 if not members:
                     del self.members[old]
                     self._uncohort(old.audience, old)
+                    self._index(old, frozenset())
         if page is not None:
             self.showing[client] = page
             self.members.setdefault(page, set()).add(client)
@@ -375,33 +381,45 @@ class Hub:
 
     def move(self, client: Client, page: LivePage) -> None:
         """``client`` shows ``page`` from now on."""
-        self._member(client, page)
         client.page = page
         self.reindex(client)
 
     def reindex(self, client: Client, new: frozenset[Dependency] | None = None) -> None:
-        old = self.clients.get(client, frozenset())
-        if new is None:
-            new = client.page.dependencies() if client.page is not None else frozenset()
+        """``client`` shows ``client.page``, indexed by what it depends on now (``new``:
+        its dependencies, computed already)."""
+        page = client.page
+        if self.showing.get(client) is not page:
+            self._member(client, page)
+        self.clients[client] = None
+        if page is not None:
+            self._index(page, page.dependencies() if new is None else new)
+
+    def _index(self, page: LivePage, new: frozenset[Dependency]) -> None:
+        """Index ``page`` by ``new`` (nothing: it leaves the index)."""
+        old = self.indexed.get(page, frozenset())
         if old is new or old == new:
-            self.clients[client] = new
+            if new:
+                self.indexed[page] = new
             return
         for dependency in old - new:
-            self._unindex(dependency, client)
+            self._unindex(dependency, page)
         for dependency in new - old:
-            clients = self.index.get(dependency)
-            if clients is None:
-                clients = self.index[dependency] = set()
+            pages = self.index.get(dependency)
+            if pages is None:
+                pages = self.index[dependency] = set()
                 if dependency[0] == "i":
                     self.rows.setdefault(dependency[1], set()).add(dependency[2])
-            clients.add(client)
-        self.clients[client] = new
+            pages.add(page)
+        if new:
+            self.indexed[page] = new
+        else:
+            self.indexed.pop(page, None)
 
-    def _unindex(self, dependency: Dependency, client: Client) -> None:
-        clients = self.index.get(dependency)
-        if clients is not None:
-            clients.discard(client)
-            if not clients:
+    def _unindex(self, dependency: Dependency, page: LivePage) -> None:
+        pages = self.index.get(dependency)
+        if pages is not None:
+            pages.discard(page)
+            if not pages:
                 del self.index[dependency]
                 if dependency[0] == "i":
                     pks = self.rows.get(dependency[1])
@@ -518,11 +536,13 @@ class Hub:
     def fail(self, clients: set[Client], error: Exception) -> None:
         """These pages could not be updated: tell them, and update them whole once it
         works again (on the next change, or when the database answers again)."""
+        ops = [stale_op(error)]
+        text = encode_patch(ops)
         for client in clients:
             if client.page is not None:
                 client.page.failed = error
                 self.reindex(client)
-            self._push(client, [stale_op(error)])
+            self._push(client, ops, text)
         if isinstance(error, DatabaseError):
             self._retry(clients)
 
@@ -591,15 +611,24 @@ class Hub:
         except Exception:  # one broken connection must not cost the others
             logger.exception("django-rt: sending a patch failed")
 
-    def affected(self, changes: Sequence[Change]) -> set[Client]:
-        clients: set[Client] = set(self.index.get(ANY, ()))
+    def affected_pages(self, changes: Sequence[Change]) -> set[LivePage]:
+        """The live pages that depend on any of ``changes``."""
+        index = self.index
+        pages: set[LivePage] = set(index.get(ANY, ()))
         for change in changes:
-            clients |= self.index.get(("t", change.model), set())
+            pages.update(index.get(("t", change.model), ()))
             if change.pk:
-                clients |= self.index.get(("i", change.model, change.pk), set())
+                pages.update(index.get(("i", change.model, change.pk), ()))
             else:
                 for pk in self.rows.get(change.model, ()):
-                    clients |= self.index.get(("i", change.model, pk), set())
+                    pages.update(index.get(("i", change.model, pk), ()))
+        return pages
+
+    def affected(self, changes: Sequence[Change]) -> set[Client]:
+        """The connections whose pages depend on any of ``changes``."""
+        clients: set[Client] = set()
+        for page in self.affected_pages(changes):
+            clients.update(self.members.get(page, ()))
         return clients
 
     async def process(self, changes: Sequence[Change], only: set[Client] | None = None) -> None:
@@ -610,10 +639,10 @@ class Hub:
             if failing:
                 self._retry(failing)
             return
-        clients = self.affected(changes)
+        pages = self.affected_pages(changes)
         if only is not None:
-            clients &= only
-        if not clients:
+            pages &= {self.showing.get(client) for client in only}
+        if not pages:
             return
 
         def ready(delivery: Delivery) -> None:
@@ -621,7 +650,7 @@ class Hub:
             # computed, not after the batch's last page.
             self.loop.call_soon_threadsafe(self._deliver, delivery)
 
-        groups = self._groups(clients)
+        groups = {page: list(self.members[page]) for page in pages if page in self.members}
         self.busy.update(groups)
         try:
             await run_in_hub_thread(self._update, changes, groups, ready)
@@ -646,19 +675,22 @@ class Hub:
         """On the loop: hand a page's update to its connections."""
         if delivery.forget is not None and delivery.page is not None:
             self._uncohort(delivery.forget, delivery.page)
-        for client in delivery.clients:
-            if client not in self.clients:
-                continue  # disconnected while its update was computed
-            if delivery.leave:
-                self._member(client, None)
-                client.page = None
-            elif delivery.page is not None and client.page is not delivery.page:
-                self._member(client, delivery.page)
-                client.page = delivery.page
-            self.reindex(client, delivery.dependencies)
-            if client.page is not None and isinstance(client.page.failed, DatabaseError):
-                self._retry({client})
-            self._push(client, delivery.ops, delivery.text)
+        connected = self.clients
+        # Disconnected while the update was computed: nothing to do.
+        clients = [client for client in delivery.clients if client in connected]
+        target = None if delivery.leave else delivery.page or delivery.source
+        if delivery.leave or delivery.page is not None:
+            for client in clients:
+                client.page = target
+                self._member(client, target)
+        if target is not None and target in self.members:
+            # Once for the page, however many connections show it.
+            self._index(target, delivery.dependencies)
+            if isinstance(target.failed, DatabaseError):
+                self._retry(set(clients))
+        if delivery.ops:
+            for client in clients:
+                self._push(client, delivery.ops, delivery.text)
         page = delivery.page
         if (
             page is not None
@@ -717,12 +749,12 @@ class Hub:
         if page.failed is not None and page.audience is not None:
             # Its audience shows the same old data: all of them are told, and stay
             # together (none joins it meanwhile) until it renders again.
-            return [Delivery(members, ops, text, page.dependencies())]
+            return [Delivery(members, ops, text, page.dependencies(), source=page)]
         if page.audience_holds() or (len(members) == 1 and members[0] is owner):
-            return [Delivery(members, ops, text, page.dependencies())]
+            return [Delivery(members, ops, text, page.dependencies(), source=page)]
         if owner is None and len(members) == 1 and page.audience is None:
             # Never shared (a test's stand-in connection, a page without a request).
-            return [Delivery(members, ops, text, page.dependencies())]
+            return [Delivery(members, ops, text, page.dependencies(), source=page)]
         forget = page.find_audience()
         deliveries = []
         if owner is not None:
