@@ -187,3 +187,19 @@ async def test_a_page_that_many_connections_show_is_indexed_once():
     assert hub.index[row] == {first.page}  # still shown by one
     hub.detach(others[-1])
     assert hub.index == {} and hub.indexed == {}
+
+
+async def test_a_new_row_in_a_watched_table_is_refetched_with_the_batch():
+    await sync_to_async(Entry.objects.create)(name="a")
+    hub = Hub.current()
+    hub.unsubscribe()  # this test runs the update by hand
+    (client,) = await clients_on(hub, 1)
+    added = await sync_to_async(Entry.objects.create)(name="b")
+    changes = [Change("testapp.entry", str(added.pk))]
+    updates, queries = await sync_to_async(count_queries)(
+        hub._update, changes, hub.affected(changes)
+    )
+    # The new row itself, then the list's keys: its content is known already.
+    assert queries == 2
+    ((op,),) = [delivery.ops for delivery in updates]
+    assert op["o"] == "list" and list(op["items"]) == [str(added.pk)]

@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db.models import Model
+from django.db import connection
+from django.db.models import F, Model, Window
+from django.db.models.functions import RowNumber
 from django.template import Context, Template
 from django.template.loader import get_template
+from django.test.utils import CaptureQueriesContext
 
 from django_rt.hub import QueryCache
 from django_rt.live.page import Changes, LivePage, NeedsRefresh
@@ -277,6 +280,76 @@ def test_list_becoming_empty_and_filled_again(rows: list[Entry]) -> None:
         f"<!--rt:1#{a.pk}--><li><!--rt:1#{a.pk}.1-->a<!--/rt:1#{a.pk}.1--></li><!--/rt:1#{a.pk}-->"
     )
     assert page.update(changes(a)) == [region_op("1", item)]
+    page.assert_fresh()
+
+
+# what a list's query asks the database ---------------------------------------------------
+
+
+def list_queries(page: Page, batch: Changes) -> tuple[list[dict[str, Any]], list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        ops = page.update(batch)
+    return ops, [query["sql"] for query in queries.captured_queries]
+
+
+def selects_keys_only(sql: str) -> bool:
+    columns = sql.split(" FROM ")[0]
+    return '"id"' in columns and '"name"' not in columns
+
+
+def test_a_plain_list_asks_for_its_keys_alone(rows: list[Entry]) -> None:
+    page = Page(LIST, lambda: {"entries": entries()})
+    a, b, c = rows
+    b.name = "bee"
+    b.save()
+    batch = changes(b)
+    ops, sql = list_queries(page, batch)
+    # The row itself was refetched with the batch: the list's query needs its keys.
+    assert ops == [region_op(f"1#{b.pk}.1", "bee")]
+    assert len(sql) == 1 and selects_keys_only(sql[0])
+    page.assert_fresh()
+
+
+def test_a_row_that_enters_without_being_refetched_comes_with_the_whole_query() -> None:
+    ada, bob = Author.objects.create(name="Ada"), Author.objects.create(name="Bob")
+    Entry.objects.create(name="by ada", author=ada)
+    by_bob = Entry.objects.create(name="by bob", author=bob)
+    source = LIST
+    page = Page(source, lambda: {"entries": Entry.objects.filter(author__name="Ada")})
+    bob.name = "Ada"  # by_bob now matches the query: no entry changed
+    bob.save()
+    ops, sql = list_queries(page, changes(bob))
+    assert any(op[OP] == PatchOp.LIST and str(by_bob.pk) in op[KEYS] for op in ops)
+    assert not selects_keys_only(sql[-1])  # the new row's content had to be read
+    page.assert_fresh()
+
+
+@pytest.mark.parametrize(
+    "queryset",
+    [
+        pytest.param(
+            lambda: Entry.objects.annotate(
+                rank=Window(RowNumber(), order_by=F("name").asc())
+            ).order_by("pk"),
+            id="window",
+        ),
+        pytest.param(lambda: Entry.objects.select_related("author").order_by("pk"), id="related"),
+        pytest.param(lambda: Entry.objects.prefetch_related("tags").order_by("pk"), id="prefetch"),
+    ],
+)
+def test_rows_that_hold_more_than_their_own_columns_are_read_whole(
+    rows: list[Entry], queryset: Callable[[], Any]
+) -> None:
+    source = (
+        "<ul>{% for e in entries %}<li>{{ e.name }} {{ e.rank }} {{ e.author.name }}"
+        "{% for t in e.tags.all %}{{ t.name }}{% endfor %}</li>{% endfor %}</ul>"
+    )
+    page = Page(source, lambda: {"entries": queryset()})
+    a, b, c = rows
+    a.name = "z"  # every row's rank changes; only a was saved
+    a.save()
+    ops, sql = list_queries(page, changes(a))
+    assert sql and not any(selects_keys_only(statement) for statement in sql)
     page.assert_fresh()
 
 

@@ -195,6 +195,11 @@ def _compute_key(queryset: QuerySet[Any]) -> tuple[Any, ...] | None:
     )
 
 
+def primary_keys(queryset: QuerySet[Any]) -> list[Any]:
+    """The primary keys of ``queryset``'s rows now, in order."""
+    return list(queryset.values_list("pk", flat=True))
+
+
 class QueryCache:
     """Runs each distinct query once per batch, whichever page asks first. Only
     querysets equal in everything that shapes their rows share a result; the tables
@@ -203,7 +208,22 @@ class QueryCache:
 
     def __init__(self) -> None:
         self.results: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
+        self.keys: dict[tuple[Any, ...], list[Any]] = {}
         self.queries = 0
+
+    def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
+        """The primary keys of ``queryset``'s rows, in order: one query per batch for
+        equal querysets, of the keys alone."""
+        key = queryset_key(queryset)
+        if key is None:
+            return []
+        cached = self.keys.get(key) if key is not UNSHARED else None
+        if cached is None:
+            cached = primary_keys(queryset)
+            self.queries += 1
+            if key is not UNSHARED:
+                self.keys[key] = cached
+        return cached
 
     def __call__(self, queryset: QuerySet[Any]) -> list[Any]:
         key = queryset_key(queryset)
@@ -785,7 +805,11 @@ class Hub:
                     wanted.setdefault(change.model, set()).add(pk)
                     rows.pop((change.model, pk), None)
                 continue
-            if ("i", change.model, change.pk) not in self.index:
+            # A row no page shows yet is fetched too when a page's query reads its
+            # table: with it, a list that it enters needs the keys of its query alone.
+            if ("i", change.model, change.pk) not in self.index and (
+                change.kind == DELETE or ("t", change.model) not in self.index
+            ):
                 continue
             if change.kind == DELETE:
                 rows[(change.model, change.pk)] = None

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db.models import Model, QuerySet
+from django.db.models.query import ModelIterable
 from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
@@ -57,7 +58,8 @@ class Changes:
     instances: dict[tuple[str, str], Model | None] = field(default_factory=dict)
     #: Tables that had rows saved, added or deleted.
     tables: set[str] = field(default_factory=set)
-    #: Runs a queryset (once per batch for all pages that show the same query).
+    #: Runs a queryset (once per batch for all pages that show the same query); its
+    #: ``primary_keys(queryset)``, if it has one, the keys of the rows alone.
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
     _keys: dict[int, tuple[list[Any], list[str]]] = field(default_factory=dict)
     _hashes: dict[int, tuple[list[Any], dict[str, int]]] = field(default_factory=dict)
@@ -85,11 +87,37 @@ class Changes:
             known = self._hashes[id(rows)] = (rows, hashes)
         return known[1]
 
+    def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
+        """The primary keys of ``queryset``'s rows now, in order (once per batch)."""
+        shared = getattr(self.evaluate, "primary_keys", None)
+        if shared is not None:
+            return cast(list[Any], shared(queryset))
+        return list(queryset.values_list("pk", flat=True))
+
     def dependencies(self) -> Iterable[Dependency]:
         for model, pk in self.instances:
             yield ("i", model, pk)
         for model in self.tables:
             yield ("t", model)
+
+
+def _own_columns_only(queryset: QuerySet[Any]) -> bool:
+    """Whether each row of ``queryset`` holds what its own table's row holds, and
+    nothing else: no annotation or extra column, no related row, no prefetch, model
+    instances of a model without parents. Its other rows cannot change with a batch
+    that did not change them."""
+    query = queryset.query
+    return (
+        queryset._iterable_class is ModelIterable
+        and not queryset._prefetch_related_lookups  # type: ignore[attr-defined]
+        and not queryset._known_related_objects  # type: ignore[attr-defined]
+        and not query.annotations
+        and not query.extra
+        and not query.select_related
+        and not query.distinct_fields
+        and not query.combinator
+        and not queryset.model._meta.parents
+    )
 
 
 def row_hash(row: Any, depth: int = 2) -> int:
@@ -464,18 +492,47 @@ class LivePage:
             return True
         return dependency[1] == model and item_key(dependency[2]) in region.hashes
 
-    def _list_rows(self, region: Region, changes: Changes) -> list[Any]:
-        """A keyed list region's rows now, in page order, with the page's proxies on
-        the fresh copies."""
+    def _list_rows(
+        self, region: Region, changes: Changes
+    ) -> tuple[list[str], dict[str, int], dict[str, Any]]:
+        """A keyed list region's rows now, in page order: their item keys, the hash of
+        each row's content by key, and the rows that may need rendering (new ones,
+        changed ones) by key, with the page's proxies on the fresh copies.
+
+        A query whose rows hold their own table's columns alone (no annotation, no
+        related row, no prefetch) asks the database for its keys only: every other row
+        is as the page has it, the batch's own rows were refetched. A row that enters
+        the list without being one of them (another table changed what the query
+        matches) is fetched with the whole query."""
         queryset = object.__getattribute__(region.queryset, "_rt_queryset")
+        reversed_ = getattr(region.node, "is_reversed", False)
+        if _own_columns_only(queryset) and region.hashes:
+            model = label(queryset.model)
+            pks = changes.primary_keys(queryset)
+            keys = [item_key(pk) for pk in pks]
+            known, instances = region.hashes, changes.instances
+            hashes: dict[str, int] = {}
+            found: dict[str, Any] = {}
+            for pk, key in zip(pks, keys, strict=True):
+                row = instances.get((model, str(pk)))
+                if row is not None:
+                    found[key] = row
+                    hashes[key] = changes.row_hash(row)
+                elif key in known and key in region.items:
+                    hashes[key] = known[key]
+                else:
+                    break  # a row that the batch did not refetch
+            else:
+                return (keys[::-1] if reversed_ else keys), hashes, found
         rows = (changes.evaluate or evaluate_fresh)(queryset)  # shared by the batch's pages
         for row in rows:
             proxy = self.registry.get(("i", label(row), str(row.pk)))
             if proxy is not None:
                 proxy.rt_swap(row)
-        if getattr(region.node, "is_reversed", False):
-            return rows[::-1]
-        return rows
+        if reversed_:
+            rows = rows[::-1]
+        keys = changes.keys(rows)
+        return keys, changes.hashes(rows), dict(zip(keys, rows, strict=False))
 
     def _update_lists(
         self, lists: set[str], hit: set[str], changes: Changes
@@ -494,8 +551,7 @@ class LivePage:
             region = self.regions.get(region_id)
             if region is None or self._inside(region_id, hit):
                 continue
-            rows = self._list_rows(region, changes)
-            keys, hashes = changes.keys(rows), changes.hashes(rows)
+            keys, hashes, rows = self._list_rows(region, changes)
             if len(set(keys)) != len(keys):
                 hit.add(region_id)  # no longer keyable: render it whole
                 continue
@@ -504,11 +560,12 @@ class LivePage:
             }
             if keys == region.keys and not again:
                 continue
-            if getattr(region.node, POSITIONAL, True) or not rows or not region.keys:
+            if getattr(region.node, POSITIONAL, True) or not keys or not region.keys:
                 hit.add(region_id)
                 continue
             new, nested = render_new_items(
                 region,
+                keys,
                 rows,
                 self.request,
                 self.registry,

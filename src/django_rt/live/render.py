@@ -25,7 +25,6 @@ from .recorder import (
     end_marker,
     evaluate_fresh,
     finish,
-    item_key,
     render_items,
     render_region,
     start_marker,
@@ -198,30 +197,31 @@ def rerender(
 
 def render_new_items(
     region: Region,
-    rows: list[Any],
+    keys: list[str],
+    rows: Mapping[str, Any],
     request: HttpRequest | None,
     registry: ProxyRegistry,
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
     again: set[str] | frozenset[str] = frozenset(),
     context_keys: frozenset[str] = frozenset(),
 ) -> tuple[Region, dict[str, Region]]:
-    """A keyed list region with ``rows`` (in page order): the items it already has are
-    kept as they are, only the new ones and those keyed in ``again`` are rendered. For
+    """A keyed list region with the rows keyed ``keys`` (their item keys, in page
+    order): the items it already has are kept as they are, only the new ones and those
+    keyed in ``again`` are rendered, from ``rows`` (by key; it has at least those). For
     lists whose items do not depend on their position (see ``analysis.POSITIONAL``)."""
     session = Session(root_id=region.id, registry=registry, evaluate=evaluate or evaluate_fresh)
     session.context_keys = context_keys
     context = _context_of(region, request)
-    keys = [item_key(row.pk) for row in rows]
     fresh = [
-        (index, row)
-        for index, (row, key) in enumerate(zip(rows, keys, strict=True))
+        (index, rows[key])
+        for index, key in enumerate(keys)
         if key not in region.items or key in again
     ]
     with session.active(), context.render_context.push_state(region.template), context.push():  # type: ignore[arg-type]
         wrapped = [wrap(row) for _, row in fresh]
         positions = [index for index, _ in fresh]
         new_items = render_items(
-            session, region.node, context, session.root, wrapped, positions, len(rows)
+            session, region.node, context, session.root, wrapped, positions, len(keys)
         )
     items = {key: new_items[key] if key in new_items else region.items[key] for key in keys}
     html = "".join(
