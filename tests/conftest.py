@@ -46,3 +46,14 @@ def application() -> Any:
     from django_rt.asgi import get_asgi_application
 
     return get_asgi_application()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hub_connections_closed_before_the_database_goes(django_db_setup: Any) -> Any:
+    """The hub's thread keeps its connection for a moment after a batch; the test
+    database is dropped after this fixture ends, and PostgreSQL refuses while any
+    connection is open."""
+    yield
+    from django_rt.workers import close_hub_connections
+
+    close_hub_connections()

@@ -3,12 +3,14 @@ database connections they leave behind."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connections
 
+from django_rt import workers
 from django_rt.workers import hub_executor, run_in_hub_thread, run_in_worker, worker_pool
 
 from .testapp.models import Entry
@@ -52,3 +54,43 @@ async def test_exceptions_reach_the_caller():
 
     with pytest.raises(ValueError, match="boom"):
         await run_in_worker(fail)
+
+
+def open_connection():
+    Entry.objects.count()
+    return connections["default"]
+
+
+async def test_the_hubs_thread_keeps_its_connection_between_batches(monkeypatch):
+    monkeypatch.setattr(workers, "HUB_CONNECTION_LINGER", 0.2)
+    first = await run_in_hub_thread(open_connection)
+    # CONN_MAX_AGE = 0, as in the test settings: a request would have closed it.
+    assert first.connection is not None
+    second = await run_in_hub_thread(open_connection)
+    assert second is first and second.connection is not None
+    for _ in range(100):  # the next batch did not come: closed once the thread idles
+        if first.connection is None:
+            break
+        await asyncio.sleep(0.02)
+    assert first.connection is None
+
+
+async def test_the_hubs_connections_close_at_once_when_asked():
+    kept = await run_in_hub_thread(open_connection)
+    assert kept.connection is not None
+    await asyncio.to_thread(workers.close_hub_connections)
+    assert kept.connection is None
+
+
+async def test_a_broken_hub_connection_is_closed_before_the_next_batch():
+    def break_it():
+        wrapper = open_connection()
+        wrapper.errors_occurred = True
+        wrapper.is_usable = lambda: False  # as a connection the server dropped
+        return wrapper
+
+    broken = await run_in_hub_thread(break_it)
+    assert broken.connection is None  # closed as the batch ended
+    await run_in_hub_thread(lambda: broken.__dict__.pop("is_usable"))
+    fresh = await run_in_hub_thread(open_connection)
+    assert fresh.connection is not None
