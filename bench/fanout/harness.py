@@ -68,6 +68,8 @@ class Run:
         self.rows: list[int] = []
         self.seq = 0
         self.logs = 0
+        #: The CPUs of a stack's lone server, and the clients' (None: not pinned).
+        self.pin: tuple[set[int], set[int]] | None = None
 
     def env(self, feed: Any = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
@@ -768,6 +770,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", default="docs/fanout.json", help="results file ('' for none)")
     parser.add_argument("--plot", default="docs/fanout.png", help="PNG plot ('' for none)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
+    parser.add_argument(
+        "--pin",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: a stack's one server process on CPU 0, this process (the clients, the "
+        "writers) on the others, where there are two CPUs or more and taskset exists",
+    )
     args = parser.parse_args(argv)
     args.pages = [int(p) for p in args.pages.split(",") if p]
     args.stacks = [s for s in args.stacks.split(",") if s]
@@ -782,6 +791,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if "redis" in args.scenarios and "django-rt" in args.stacks:
         args.stacks.append(REDIS_STACK)
     return args
+
+
+def pinning(mode: str) -> tuple[set[int], set[int]] | None:
+    """The CPUs of a stack's server and of the clients, when they are kept apart: the
+    clients and writers then never take the server's CPU from it, and each stack's
+    server runs alone on one CPU, as one process per CPU would in production."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if mode == "off" or len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    return {cpus[0]}, set(cpus[1:])
 
 
 async def run_all(run: Run, stacks: list[str]) -> list[dict[str, Any]]:
@@ -811,6 +830,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     django.setup()
     run.setup_database()
+    run.pin = pinning(args.pin)
+    if run.pin is not None:
+        os.sched_setaffinity(0, run.pin[1])
     skipped = available(args.stacks, run)
     stacks = [s for s in args.stacks if s not in skipped]
     for stack, why in skipped.items():
@@ -820,6 +842,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "versions": versions(),
         "cpus": os.cpu_count(),
+        "pinned": None
+        if run.pin is None
+        else {"servers": sorted(run.pin[0]), "clients": sorted(run.pin[1])},
         "load_average_before": os.getloadavg(),
         "argv": sys.argv[1:] if argv is None else argv,
         "rows": ROWS,
@@ -935,7 +960,13 @@ def print_report(report: dict[str, Any]) -> None:
         f"{v['channels']}, uvicorn {v['uvicorn']}, websockets {v['websockets']}, node "
         f"{v.get('node')}, socket.io {v.get('npm socket.io')}; {meta['cpus']} CPUs, load "
         f"average {meta['load_average_before'][0]:.2f} before, "
-        f"{meta['load_average_after'][0]:.2f} after"
+        f"{meta['load_average_after'][0]:.2f} after; "
+        + (
+            "not pinned"
+            if not meta.get("pinned")
+            else f"a stack's one server on CPU {meta['pinned']['servers']}, the clients on "
+            f"{meta['pinned']['clients']}"
+        )
     )
     changes = [
         ("pages", "pages"),

@@ -193,6 +193,11 @@ class Stack:
         return self.python(name, [*args, *UVICORN_OPTIONS], feed)
 
     def start(self) -> None:
+        pin = getattr(self.run, "pin", None)
+        if pin is not None and len(self.servers) == 1:
+            # Its CPU of its own; the helpers run with the clients (see harness.pinning).
+            server = self.servers[0]
+            server.argv = ["taskset", "-c", ",".join(map(str, sorted(pin[0]))), *server.argv]
         for process in [*self.helpers, *self.servers]:
             process.start()
 
