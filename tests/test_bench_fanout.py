@@ -114,6 +114,16 @@ def test_django_rt_pages_equal_the_database(report: dict[str, Any]) -> None:
     assert sizes["rename"] > 0 and sizes["swap"] > 0
 
 
+def test_the_servers_cpu_is_kept_from_the_clients(report: dict[str, Any]) -> None:
+    pinned = report["meta"]["pinned"]
+    if len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None:
+        assert pinned is None
+        return
+    servers, clients = set(pinned["servers"]), set(pinned["clients"])
+    assert servers and clients and not servers & clients
+    assert "a stack's one server on CPU" in report["stdout"]
+
+
 def test_bare_asgi_baseline_and_ratios(report: dict[str, Any]) -> None:
     check_stack(report, "asgi")
     # The baseline sends frames of django-rt's size for the same change.
