@@ -76,12 +76,14 @@ class Page:
         self.live.render()
 
     def update(self, batch: Changes) -> list[dict[str, Any]]:
-        # The hub refetches only the rows that some page depends on.
+        # The hub refetches the rows that some page depends on, and the saved rows of
+        # a table that a page's query reads.
         dependencies = self.live.dependencies()
         batch.instances = {
             (model, pk): row
             for (model, pk), row in batch.instances.items()
             if ("i", model, pk) in dependencies
+            or (row is not None and ("t", model) in dependencies)
         }
         return self.live.update(batch)
 
@@ -307,6 +309,23 @@ def test_a_plain_list_asks_for_its_keys_alone(rows: list[Entry]) -> None:
     # The row itself was refetched with the batch: the list's query needs its keys.
     assert ops == [region_op(f"1#{b.pk}.1", "bee")]
     assert len(sql) == 1 and selects_keys_only(sql[0])
+    page.assert_fresh()
+
+
+def test_a_count_of_a_plain_list_comes_from_its_keys(rows: list[Entry]) -> None:
+    source = LIST + "<p>{{ entries|length }} entries{% if entries %}, some{% endif %}</p>"
+    page = Page(source, lambda: {"entries": entries()})
+    a, b, c = rows
+    b.name = "bee"
+    b.save()
+    ops, sql = list_queries(page, changes(b))
+    # The list and its count share one query of the keys.
+    assert len(sql) == 1 and selects_keys_only(sql[0])
+    page.assert_fresh()
+    added = Entry.objects.create(name="d", position=4)
+    ops, sql = list_queries(page, changes(added))
+    assert all(selects_keys_only(statement) for statement in sql), sql
+    assert region_op("2", "4") in ops or any("4 entries" in str(op) for op in ops)
     page.assert_fresh()
 
 

@@ -208,7 +208,7 @@ class QueryCache:
 
     def __init__(self) -> None:
         self.results: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
-        self.keys: dict[tuple[Any, ...], list[Any]] = {}
+        self.keys: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
         self.queries = 0
 
     def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
@@ -219,11 +219,15 @@ class QueryCache:
             return []
         cached = self.keys.get(key) if key is not UNSHARED else None
         if cached is None:
-            cached = primary_keys(queryset)
+            with reads.collect() as tables:
+                keys = primary_keys(queryset)
             self.queries += 1
-            if key is not UNSHARED:
-                self.keys[key] = cached
-        return cached
+            if key is UNSHARED:
+                return keys
+            cached = self.keys[key] = (keys, frozenset(tables))
+        else:
+            reads.note(cached[1])
+        return cached[0]
 
     def __call__(self, queryset: QuerySet[Any]) -> list[Any]:
         key = queryset_key(queryset)

@@ -15,14 +15,13 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db.models import Model, QuerySet
-from django.db.models.query import ModelIterable
 from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
 from . import audience
 from .analysis import POSITIONAL
 from .diff import comparable, diff, parse, region_op
-from .proxies import VIEW, Dependency, label
+from .proxies import VIEW, Dependency, label, own_columns_only
 from .recorder import (
     LIST,
     Region,
@@ -99,25 +98,6 @@ class Changes:
             yield ("i", model, pk)
         for model in self.tables:
             yield ("t", model)
-
-
-def _own_columns_only(queryset: QuerySet[Any]) -> bool:
-    """Whether each row of ``queryset`` holds what its own table's row holds, and
-    nothing else: no annotation or extra column, no related row, no prefetch, model
-    instances of a model without parents. Its other rows cannot change with a batch
-    that did not change them."""
-    query = queryset.query
-    return (
-        queryset._iterable_class is ModelIterable
-        and not queryset._prefetch_related_lookups  # type: ignore[attr-defined]
-        and not queryset._known_related_objects  # type: ignore[attr-defined]
-        and not query.annotations
-        and not query.extra
-        and not query.select_related
-        and not query.distinct_fields
-        and not query.combinator
-        and not queryset.model._meta.parents
-    )
 
 
 def row_hash(row: Any, depth: int = 2) -> int:
@@ -506,7 +486,7 @@ class LivePage:
         matches) is fetched with the whole query."""
         queryset = object.__getattribute__(region.queryset, "_rt_queryset")
         reversed_ = getattr(region.node, "is_reversed", False)
-        if _own_columns_only(queryset) and region.hashes:
+        if own_columns_only(queryset) and region.hashes:
             model = label(queryset.model)
             pks = changes.primary_keys(queryset)
             keys = [item_key(pk) for pk in pks]

@@ -23,7 +23,7 @@ from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
     ReverseOneToOneDescriptor,
 )
-from django.db.models.query import REPR_OUTPUT_SIZE
+from django.db.models.query import REPR_OUTPUT_SIZE, ModelIterable
 from django.db.models.query_utils import DeferredAttribute
 
 from . import reads, recorder
@@ -360,10 +360,25 @@ class RTQuerySetProxy:
         return iter(self.rt_results())
 
     def __len__(self) -> int:
-        return len(self.rt_results())
+        return self._rt_count()
 
     def __bool__(self) -> bool:
-        return bool(self.rt_results())
+        return self._rt_count() > 0
+
+    def _rt_count(self) -> int:
+        """How many rows: the rows this render saw, else, while a batch of changes is
+        applied, the number of the query's keys, which the batch asks the database for
+        once (a query whose rows hold their own columns alone has one row per key)."""
+        cached = object.__getattribute__(self, "_rt_results")
+        session = recorder.current()
+        if session is not None and (cached is None or cached[0] is not session):
+            primary_keys = getattr(session.evaluate, "primary_keys", None)
+            queryset = object.__getattribute__(self, "_rt_queryset")
+            if primary_keys is not None and own_columns_only(queryset):
+                for dependency in query_dependencies(queryset):
+                    recorder.read(dependency)
+                return len(primary_keys(queryset))
+        return len(self.rt_results())
 
     def __contains__(self, item: object) -> bool:
         return unwrap(item) in [unwrap(row) for row in self.rt_results()]
@@ -423,6 +438,25 @@ class RTQuerySetProxy:
         return repr(_holding(queryset, rows))
 
     __str__ = __repr__
+
+
+def own_columns_only(queryset: QuerySet[Any]) -> bool:
+    """Whether each row of ``queryset`` holds what its own table's row holds, and
+    nothing else: no annotation or extra column, no related row, no prefetch, model
+    instances of a model without parents. Its other rows cannot change with a batch
+    that did not change them."""
+    query = queryset.query
+    return (
+        queryset._iterable_class is ModelIterable
+        and not queryset._prefetch_related_lookups  # type: ignore[attr-defined]
+        and not queryset._known_related_objects  # type: ignore[attr-defined]
+        and not query.annotations
+        and not query.extra
+        and not query.select_related
+        and not query.distinct_fields
+        and not query.combinator
+        and not queryset.model._meta.parents
+    )
 
 
 def _holding(queryset: QuerySet[Any], rows: list[Any]) -> QuerySet[Any]:
