@@ -122,6 +122,60 @@ async def test_a_deleted_row_outside_a_list_runs_the_view_again(application):
         assert page.ops["reload"] == 1 and page.status_code == 404
 
 
+@pytest.fixture
+def whole_renders(monkeypatch):
+    """How many times a live page rendered whole (not region by region)."""
+    from django_rt.live.page import LivePage
+
+    count = [0]
+    render = LivePage.render
+
+    def counted(self, *args, **kwargs):
+        count[0] += 1
+        return render(self, *args, **kwargs)
+
+    monkeypatch.setattr(LivePage, "render", counted)
+    return count
+
+
+async def test_a_view_that_computes_the_same_context_again_updates_region_by_region(
+    application, whole_renders
+):
+    shown = await sync_to_async(Entry.objects.create)(name="shown")
+    other = await sync_to_async(Entry.objects.create)(name="other")
+    async with RTClient(application=application) as rt:
+        # The view picks its row with get_object_or_404(): it read the table, and runs
+        # again on each change to it. Its context is the same one: the same row, an
+        # equal queryset.
+        page = await rt.open(f"/live/entry/{shown.pk}/")
+        joined = whole_renders[0]
+        other.name = "another"
+        await sync_to_async(other.save)()
+        await page.settle()
+        shown.name = "renamed"
+        await sync_to_async(shown.save)()
+        await page.settle()
+        assert page.text("h1") == "renamed" and page.texts("li") == ["another"]
+        assert page.ops == {"region": 2} and whole_renders[0] == joined
+        assert page.shown == await page.fresh()
+
+
+async def test_a_value_computed_from_a_changed_row_renders_the_page_again(
+    application, whole_renders
+):
+    shown = await sync_to_async(Entry.objects.create)(name="shown")
+    async with RTClient(application=application) as rt:
+        page = await rt.open(f"/live/headline/{shown.pk}/")
+        joined = whole_renders[0]
+        shown.name = "renamed"
+        await sync_to_async(shown.save)()
+        await page.settle()
+        # Its headline is the row's name, upper-cased by the view: the context differs.
+        assert page.text("h1") == "RENAMED" and page.text("p") == "renamed"
+        assert whole_renders[0] == joined + 1
+        assert page.shown == await page.fresh()
+
+
 async def test_resync_shows_rows_added_since_the_join(application):
     communicator = await joined(application)
     entry = await sync_to_async(Entry.objects.create)(name="added")

@@ -881,3 +881,33 @@ def test_a_csrf_token_outside_any_region_does_not_make_every_render_differ(
     new = Entry.objects.create(name="d", position=4)
     (op,) = page.update(changes(new))
     assert op[OP] == PatchOp.LIST
+
+
+# the view run again ------------------------------------------------------------------------
+
+
+def test_a_context_computed_again_in_another_order_renders_in_that_order(
+    rows: list[Entry],
+) -> None:
+    source = "{% for name, position in names.items %}{{ name }}={{ position }} {% endfor %}"
+    live = LivePage(Template(source), {"names": {"a": 1, "b": 2}}, None)
+    live.render()
+    a, b, c = rows
+    a.save()
+    live.refreshing = changes(a)  # as the hub leaves it for the view's new run
+    live.rerun({"names": {"b": 2, "a": 1}}, [("t", "testapp.entry")])
+    assert strip_markers(live.html) == "b=2 a=1 "
+
+
+def test_a_context_computed_again_alike_is_updated_region_by_region(rows: list[Entry]) -> None:
+    a, b, c = rows
+    live = LivePage(Template("<h1>{{ entry.name }}</h1>{{ n }}"), {"entry": a, "n": 3}, None)
+    live.render()
+    saved = Entry.objects.get(pk=a.pk)  # saved elsewhere: the page's copy is the old one
+    saved.name = "renamed"
+    saved.save()
+    live.refreshing = changes(saved)
+    fresh = Entry.objects.get(pk=a.pk)
+    ops = live.rerun({"entry": fresh, "n": 3}, [("t", "testapp.entry")])
+    assert ops == [region_op("1", "renamed")]
+    assert live.refreshing is None

@@ -746,7 +746,10 @@ class Hub:
                     try:
                         ops = page.update(batch)
                     except NeedsRefresh:
-                        ops = _leader(page, members).refresh()
+                        try:
+                            ops = _leader(page, members).refresh()
+                        finally:
+                            page.refreshing = None
                 except Exception as error:
                     # The page must not silently show old data: it is told, and updated
                     # whole once it renders again.

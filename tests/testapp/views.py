@@ -188,6 +188,18 @@ class EntryDetailView(RTView):
         return context
 
 
+class EntryHeadlineView(EntryDetailView):
+    """A value the view computes from the row it picked: its page cannot follow the row
+    without running the view again."""
+
+    template_name = "testapp/pages/headline.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["headline"] = context["entry"].name.upper()
+        return context
+
+
 class LiveLabelsView(RTView):
     """Rows keyed by text, and one row's name shown as trusted HTML (``|safe``)."""
 

@@ -3,10 +3,13 @@ turns into patch operations for its browser."""
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import functools
 import html as html_lib
 import re
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -128,6 +131,22 @@ def _fingerprint(value: Any, depth: int) -> Any:
     except TypeError:
         return repr(value)
     return value
+
+
+#: Values compared by equality when the view computes its context again.
+_PLAIN = (
+    str,
+    int,
+    float,
+    bool,
+    bytes,
+    type(None),
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+)
 
 
 class NeedsRefresh(Exception):
@@ -274,6 +293,8 @@ class LivePage:
         #: What the view read while it computed the context (``get_context_data()``):
         #: a change to any of it means running the view again (see :meth:`rerun`).
         self.context_dependencies: frozenset[Dependency] = frozenset()
+        #: What the render read outside any region (the page renders whole for it).
+        self.page_reads: frozenset[Dependency] = frozenset()
         #: Why the last update failed, until the page renders again: the browser was
         #: told (``stale``), and any change runs the view again and morphs the page.
         self.failed: Exception | None = None
@@ -290,6 +311,9 @@ class LivePage:
         self.audience_reads: frozenset[str] | None = None
         #: The connection whose request the page renders with, once the hub found it.
         self.owner: weakref.ref[Any] | None = None
+        #: The batch whose changes to what the view read run the view again (see
+        #: :meth:`rerun`), while that runs.
+        self.refreshing: Changes | None = None
 
     # audiences ---------------------------------------------------------------------
 
@@ -340,6 +364,7 @@ class LivePage:
         self.registry = result.registry
         for region in result.regions.values():
             self._add(region)
+        self.page_reads = result.page_dependencies
         for dependency in result.page_dependencies | self.context_dependencies:
             self.index.setdefault(dependency, set()).add(PAGE)
         return self.html
@@ -351,7 +376,16 @@ class LivePage:
         evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """The view ran again and computed ``context``: render the page from it (fresh
-        rows only) and send what differs."""
+        rows only) and send what differs. When it ran for a batch of changes (see
+        :attr:`refreshing`) and computed the context it had (the same rows, querysets
+        and values), the batch updates the page region by region instead."""
+        batch, self.refreshing = self.refreshing, None
+        if batch is not None and self.failed is None and self._same_context(context, batch):
+            self._read_by_view(frozenset(context_dependencies))
+            try:
+                return self.update(batch, context_read=True)
+            except NeedsRefresh:
+                pass  # a deleted row that only a whole render drops: below, from scratch
         self.context = context
         self.context_dependencies = frozenset(context_dependencies)
         self.registry = {}
@@ -361,6 +395,62 @@ class LivePage:
             self.failed = None
             return [morph_op(after)]
         return self.rerender(evaluate)
+
+    def _read_by_view(self, dependencies: frozenset[Dependency]) -> None:
+        """What the view's ``get_context_data()`` read this time (it computed the same
+        context): the page depends on it from now on, not on what it read before."""
+        old, self.context_dependencies = self.context_dependencies, dependencies
+        for dependency in old - dependencies - self.page_reads:
+            ids = self.index.get(dependency)
+            if ids is not None:
+                ids.discard(PAGE)
+                if not ids:
+                    del self.index[dependency]
+        for dependency in dependencies - old:
+            self.index.setdefault(dependency, set()).add(PAGE)
+        self._dependencies = None
+
+    def _same_context(self, context: dict[str, Any], changes: Changes) -> bool:
+        """Whether ``context``, computed again, renders as the page's own does once
+        ``changes`` are applied: the same keys, the same rows (holding what the page's
+        copies hold after the batch), equal querysets, equal plain values. Anything
+        else (a form, a paginator's page) counts as different."""
+        old = self.context
+        return old.keys() == context.keys() and all(
+            self._same_value(old[key], context[key], changes, 0) for key in old
+        )
+
+    def _same_value(self, old: Any, new: Any, changes: Changes, depth: int) -> bool:
+        if old is new:
+            return True
+        if depth > 3 or type(old) is not type(new):
+            return False
+        if isinstance(old, Model):
+            if old.pk is None or old.pk != new.pk:
+                return False
+            dependency: Dependency = ("i", label(old), str(old.pk))
+            if dependency[1:] in changes.instances:
+                current = changes.instances[(dependency[1], dependency[2])]
+            else:
+                proxy = self.registry.get(dependency)
+                current = old if proxy is None else object.__getattribute__(proxy, "_rt_wrapped")
+            return current is not None and row_hash(current) == row_hash(new)
+        if isinstance(old, QuerySet):
+            from ..hub import UNSHARED, queryset_key
+
+            key = queryset_key(old)
+            return key is not None and key is not UNSHARED and key == queryset_key(new)
+        if isinstance(old, list | tuple):
+            return len(old) == len(new) and all(
+                self._same_value(a, b, changes, depth + 1) for a, b in zip(old, new, strict=True)
+            )
+        if isinstance(old, dict):  # in order: a template may iterate over it
+            return list(old) == list(new) and all(
+                self._same_value(old[key], new[key], changes, depth + 1) for key in old
+            )
+        if isinstance(old, _PLAIN):
+            return bool(old == new)
+        return False
 
     def rerender(
         self, evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
@@ -416,17 +506,21 @@ class LivePage:
     # updates -----------------------------------------------------------------------
 
     @_activated
-    def update(self, changes: Changes) -> list[dict[str, Any]]:
+    def update(self, changes: Changes, context_read: bool = False) -> list[dict[str, Any]]:
         """The patch operations that bring the browser up to date with ``changes``.
 
         Raises :class:`NeedsRefresh` when the view must run again: it read a changed
-        table while computing the context, or the page shows a deleted row that no
-        query of the page would drop.
+        table while computing the context (unless ``context_read``: it ran again, and
+        computed the same context), or the page shows a deleted row that no query of
+        the page would drop.
         """
         changed = set(changes.dependencies())
         if self.failed is not None:
             raise NeedsRefresh
-        if ANY in self.context_dependencies or not self.context_dependencies.isdisjoint(changed):
+        if not context_read and (
+            ANY in self.context_dependencies or not self.context_dependencies.isdisjoint(changed)
+        ):
+            self.refreshing = changes
             raise NeedsRefresh
         deleted: set[Dependency] = set()
         for (model, pk), row in changes.instances.items():
@@ -444,6 +538,8 @@ class LivePage:
         lists: set[str] = set()
         for dependency in changed:
             for region_id in self.index.get(dependency, ()):
+                if region_id == PAGE and context_read and dependency not in self.page_reads:
+                    continue  # what the view read: it ran again, to the same context
                 region = self.regions.get(region_id)
                 if region_id == PAGE or region is None or not self._is_own_row(region, dependency):
                     hit.add(region_id)
