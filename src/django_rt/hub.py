@@ -214,33 +214,28 @@ class QueryCache:
     def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
         """The primary keys of ``queryset``'s rows, in order: one query per batch for
         equal querysets, of the keys alone."""
-        key = queryset_key(queryset)
-        if key is None:
-            return []
-        cached = self.keys.get(key) if key is not UNSHARED else None
-        if cached is None:
-            with reads.collect() as tables:
-                keys = primary_keys(queryset)
-            self.queries += 1
-            if key is UNSHARED:
-                return keys
-            cached = self.keys[key] = (keys, frozenset(tables))
-        else:
-            reads.note(cached[1])
-        return cached[0]
+        return self._once(self.keys, queryset, primary_keys)
 
     def __call__(self, queryset: QuerySet[Any]) -> list[Any]:
+        return self._once(self.results, queryset, lambda queryset: list(queryset.all()))
+
+    def _once(
+        self,
+        results: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]],
+        queryset: QuerySet[Any],
+        run: Callable[[QuerySet[Any]], list[Any]],
+    ) -> list[Any]:
         key = queryset_key(queryset)
         if key is None:
             return []
-        cached = self.results.get(key) if key is not UNSHARED else None
+        cached = results.get(key) if key is not UNSHARED else None
         if cached is None:
             with reads.collect() as tables:
-                rows = list(queryset.all())
+                found = run(queryset)
             self.queries += 1
             if key is UNSHARED:
-                return rows
-            cached = self.results[key] = (rows, frozenset(tables))
+                return found
+            cached = results[key] = (found, frozenset(tables))
         else:
             reads.note(cached[1])
         return cached[0]
