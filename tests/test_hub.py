@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from django_rt import hub as hub_module
 from django_rt.changes import DELETE, Change
 from django_rt.hub import Hub, QueryCache
 from django_rt.live.page import LivePage
@@ -203,3 +204,16 @@ async def test_a_new_row_in_a_watched_table_is_refetched_with_the_batch():
     assert queries == 2
     ((op,),) = [delivery.ops for delivery in updates]
     assert op["o"] == "list" and list(op["items"]) == [str(added.pk)]
+
+
+async def test_many_changed_rows_are_refetched_in_chunks(monkeypatch):
+    monkeypatch.setattr(hub_module, "REFETCH_CHUNK", 2)
+    entries = [await sync_to_async(Entry.objects.create)(name=f"e{i}") for i in range(5)]
+    hub = Hub.current()
+    hub.unsubscribe()  # this test runs the refetch by hand
+    await clients_on(hub, 1)
+    changes = [Change("testapp.entry", str(entry.pk)) for entry in entries]
+    rows, queries = await sync_to_async(count_queries)(hub._refetch, changes, [])
+    assert queries == 3  # 2 + 2 + 1 rows
+    assert {pk for _, pk in rows} == {str(entry.pk) for entry in entries}
+    assert all(row is not None for row in rows.values())

@@ -43,6 +43,10 @@ C = TypeVar("C")
 RETRY_DELAYS = (0.1, 0.5, 2.0)
 MAX_RETRY_DELAY = 5.0
 
+#: Rows refetched by one query at most (a query's parameters are limited: SQLite's
+#: default is 32,766, older builds' 999).
+REFETCH_CHUNK = 500
+
 
 class Client(Protocol):
     """What the hub needs of a page's connection (the consumer)."""
@@ -821,7 +825,11 @@ class Hub:
                 rows.pop((change.model, change.pk), None)
         for label, pks in wanted.items():
             model = apps.get_model(label)
-            found = {str(row.pk): row for row in model._base_manager.filter(pk__in=pks)}
+            listed = sorted(pks)
+            found: dict[str, Model] = {}
+            for start in range(0, len(listed), REFETCH_CHUNK):  # within any database's limits
+                chunk = listed[start : start + REFETCH_CHUNK]
+                found.update((str(row.pk), row) for row in model._base_manager.filter(pk__in=chunk))
             for pk in pks:
                 rows[(label, pk)] = found.get(pk)
         return rows
