@@ -200,8 +200,12 @@ def _compute_key(queryset: QuerySet[Any]) -> tuple[Any, ...] | None:
 
 
 def primary_keys(queryset: QuerySet[Any]) -> list[Any]:
-    """The primary keys of ``queryset``'s rows now, in order."""
-    return list(queryset.values_list("pk", flat=True))
+    """The primary keys of ``queryset``'s rows now, in order (the ``values_list()``
+    queryset is made once per queryset: a page's querysets are asked at every batch)."""
+    keys = getattr(queryset, "_rt_keys", None)
+    if keys is None:
+        keys = queryset._rt_keys = queryset.values_list("pk", flat=True)  # type: ignore[attr-defined]
+    return list(keys.all())
 
 
 class QueryCache:

@@ -94,7 +94,9 @@ class Changes:
         shared = getattr(self.evaluate, "primary_keys", None)
         if shared is not None:
             return cast(list[Any], shared(queryset))
-        return list(queryset.values_list("pk", flat=True))
+        from ..hub import primary_keys
+
+        return primary_keys(queryset)
 
     def dependencies(self) -> Iterable[Dependency]:
         for model, pk in self.instances:
