@@ -149,29 +149,39 @@ async def test_a_view_that_computes_the_same_context_again_updates_region_by_reg
         # equal queryset.
         page = await rt.open(f"/live/entry/{shown.pk}/")
         joined = whole_renders[0]
-        other.name = "another"
-        await sync_to_async(other.save)()
-        await page.settle()
-        shown.name = "renamed"
-        await sync_to_async(shown.save)()
-        await page.settle()
+        for entry, name in ((other, "another"), (shown, "renamed")):
+            entry.name = name
+            await sync_to_async(entry.save)()
+            await page.settle()
         assert page.text("h1") == "renamed" and page.texts("li") == ["another"]
         assert page.ops == {"region": 2} and whole_renders[0] == joined
         assert page.shown == await page.fresh()
 
 
-async def test_a_value_computed_from_a_changed_row_renders_the_page_again(
-    application, whole_renders
+@pytest.mark.parametrize(
+    "url, change, shows",
+    [
+        # Its headline is the row's name, upper-cased by the view: the context differs.
+        ("/live/headline/{pk}/", "rename", {"h1": "RENAMED", "p": "renamed"}),
+        # A count the view keeps on itself and the template reads from the view: the
+        # context alone does not say that it changed.
+        ("/live/tally/{pk}/", "add", {"h1": "shown", "p": "2 entries"}),
+    ],
+)
+async def test_what_the_view_computed_renders_the_page_again(
+    application, whole_renders, url, change, shows
 ):
     shown = await sync_to_async(Entry.objects.create)(name="shown")
     async with RTClient(application=application) as rt:
-        page = await rt.open(f"/live/headline/{shown.pk}/")
+        page = await rt.open(url.format(pk=shown.pk))
         joined = whole_renders[0]
-        shown.name = "renamed"
-        await sync_to_async(shown.save)()
+        if change == "rename":
+            shown.name = "renamed"
+            await sync_to_async(shown.save)()
+        else:
+            await sync_to_async(Entry.objects.create)(name="another")
         await page.settle()
-        # Its headline is the row's name, upper-cased by the view: the context differs.
-        assert page.text("h1") == "RENAMED" and page.text("p") == "renamed"
+        assert {selector: page.text(selector) for selector in shows} == shows
         assert whole_renders[0] == joined + 1
         assert page.shown == await page.fresh()
 

@@ -911,3 +911,17 @@ def test_a_context_computed_again_alike_is_updated_region_by_region(rows: list[E
     ops = live.rerun({"entry": fresh, "n": 3}, [("t", "testapp.entry")])
     assert ops == [region_op("1", "renamed")]
     assert live.refreshing is None
+
+
+def test_a_list_the_view_changed_in_place_renders_the_page_again(rows: list[Entry]) -> None:
+    names = ["a", "b"]
+    live = LivePage(
+        Template("{% for name in names %}{{ name }} {% endfor %}"), {"names": names}, None
+    )
+    live.render()
+    a, b, c = rows
+    a.save()
+    names.append("c")  # the view keeps the list and appends to it: old and new are one
+    live.refreshing = changes(a)
+    live.rerun({"names": names}, [("t", "testapp.entry")])
+    assert strip_markers(live.html) == "a b c "

@@ -19,6 +19,7 @@ urlpatterns = [
     path("live/counter/", views.CounterView.as_view()),
     path("live/entry/<int:pk>/", views.EntryDetailView.as_view()),
     path("live/headline/<int:pk>/", views.EntryHeadlineView.as_view()),
+    path("live/tally/<int:pk>/", views.EntryTallyView.as_view()),
     path("truth/picked/", truth.PickedView.as_view()),
     path("truth/annotated/", truth.AnnotatedView.as_view()),
     path("truth/relations/", truth.RelationsView.as_view()),

@@ -200,6 +200,18 @@ class EntryHeadlineView(EntryDetailView):
         return context
 
 
+class EntryTallyView(EntryDetailView):
+    """A number ``get_context_data()`` counts and keeps on the view itself, which the
+    template reads from the view (``{{ view.tally }}``), not from the context."""
+
+    template_name = "testapp/pages/tally.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        self.tally = Entry.objects.count()
+        return context
+
+
 class LiveLabelsView(RTView):
     """Rows keyed by text, and one row's name shown as trusted HTML (``|safe``)."""
 

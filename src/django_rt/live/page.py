@@ -415,16 +415,20 @@ class LivePage:
     def _same_context(self, context: dict[str, Any], changes: Changes) -> bool:
         """Whether ``context``, computed again, renders as the page's own does once
         ``changes`` are applied: the same keys, the same rows (holding what the page's
-        copies hold after the batch), equal querysets, equal plain values. Anything
-        else (a form, a paginator's page) counts as different."""
+        copies hold after the batch), equal querysets, equal plain values, and the same
+        view object while no region shows its state (``get_context_data()`` may set it).
+        Anything else (a form, a paginator's page) counts as different."""
         old = self.context
-        return old.keys() == context.keys() and all(
-            self._same_value(old[key], context[key], changes, 0) for key in old
-        )
+        if old.keys() != context.keys():
+            return False
+        for key in old:
+            if key == "view" and old[key] is context[key] and VIEW not in self.index:
+                continue
+            if not self._same_value(old[key], context[key], changes, 0):
+                return False
+        return True
 
     def _same_value(self, old: Any, new: Any, changes: Changes, depth: int) -> bool:
-        if old is new:
-            return True
         if depth > 3 or type(old) is not type(new):
             return False
         if isinstance(old, Model):
@@ -442,6 +446,8 @@ class LivePage:
 
             key = queryset_key(old)
             return key is not None and key is not UNSHARED and key == queryset_key(new)
+        if isinstance(old, list | dict) and old is new:
+            return False  # changed in place or not: what it held is not known
         if isinstance(old, list | tuple):
             return len(old) == len(new) and all(
                 self._same_value(a, b, changes, depth + 1) for a, b in zip(old, new, strict=True)
