@@ -114,13 +114,19 @@ async def test_a_verdict_about_to_run_out_is_checked_again_before_a_patch_waits(
             assert len(runs) - before == 1
 
 
+async def two_sockets(rt):
+    """Two pages of one browser on one shared page: their connections."""
+    for _ in range(2):
+        await rt.open("/aud/list/")
+    first, second = list(rt.hub.clients)
+    return first, second
+
+
 async def test_a_connection_whose_verdict_ran_out_takes_a_fresh_shared_one():
     await sync_to_async(Entry.objects.create)(name="alpha")
     with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 5.0}):
         async with RTClient() as rt:
-            for _ in range(2):
-                await rt.open("/aud/list/")
-            first, second = list(rt.hub.clients)
+            first, second = await two_sockets(rt)
             assert await rt.call(first._check_access())  # a fresh verdict for their key
             second.access_until = 0.0  # this one's ran out
             assert await rt.call(known_by_all([second]))  # taken from the other's check
@@ -132,9 +138,7 @@ async def test_while_one_check_runs_the_other_connections_wait_for_none():
     await sync_to_async(Entry.objects.create)(name="alpha")
     with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 5.0}):
         async with RTClient() as rt:
-            for _ in range(2):
-                await rt.open("/aud/list/")
-            first, second = list(rt.hub.clients)
+            first, second = await two_sockets(rt)
             for socket in (first, second):
                 socket.access_until = time.monotonic() + 0.5  # late in its verdict
 

@@ -346,7 +346,6 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.session: str | None = None  # session_hash() of the socket's session
         self.csrf_token = ""  # the browser's CSRF token, masked once
         self.session_alive = False
-        self._access_fresh = 0.0
         self.access_until = 0.0  # monotonic time until which the access verdict holds
         self.access_check: asyncio.Task[bool] | None = None
         #: Frames waiting for the socket, in order: (the encoded frame, whether it is a

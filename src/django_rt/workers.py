@@ -50,8 +50,6 @@ class HubThread(Executor):
     """One thread that runs what is submitted in order, and closes its database
     connections once nothing was submitted for ``HUB_CONNECTION_LINGER`` seconds."""
 
-    _max_workers = 1
-
     def __init__(self, name: str) -> None:
         self.name = name
         self.work: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
