@@ -28,6 +28,7 @@ from .proxies import VIEW, Dependency, label, own_columns_only
 from .recorder import (
     LIST,
     Region,
+    enclosing,
     end_marker,
     evaluate_fresh,
     item_key,
@@ -496,8 +497,10 @@ class LivePage:
 
     def _drop(self, root_id: str) -> None:
         """Forget a region (or a list item) and every region nested in it."""
-        for region_id in [rid for rid in self.regions if rid == root_id or within(root_id, rid)]:
+        nested = (root_id + ".", root_id + Marker.ITEM)
+        for region_id in [rid for rid in self.regions if rid.startswith(nested)]:
             self._remove(region_id)
+        self._remove(root_id)
 
     def _remove(self, region_id: str) -> None:
         region = self.regions.pop(region_id, None)
@@ -718,8 +721,9 @@ class LivePage:
     def _splice(self, region: Region) -> None:
         """Put a region's new output into what its ancestors (and the page) remember."""
         self.html = _replace_span(self.html, region.id, region.html)
-        for ancestor in self.regions.values():
-            if not ancestor.contains(region.id):
+        for ancestor_id in enclosing(region.id):
+            ancestor = self.regions.get(ancestor_id)
+            if ancestor is None:
                 continue
             ancestor.html = _replace_span(ancestor.html, region.id, region.html)
             for key, item in ancestor.items.items():

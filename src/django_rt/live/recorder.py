@@ -116,7 +116,17 @@ class Region:
 
 def within(root_id: str, other_id: str) -> bool:
     """Whether region (or item) ``other_id`` is nested in ``root_id``."""
-    return other_id.startswith(root_id + ".") or other_id.startswith(root_id + Marker.ITEM)
+    return other_id.startswith((root_id + ".", root_id + Marker.ITEM))
+
+
+def enclosing(region_id: str) -> Iterator[str]:
+    """Every id that region (or item) ``region_id`` is nested in, if a region (or item)
+    has it, innermost first: its beginnings cut before a ``.`` or an item marker. A
+    page's regions that hold a region are found from its id, not by looking at them
+    all."""
+    at = len(region_id)
+    while (at := max(region_id.rfind(".", 0, at), region_id.rfind(Marker.ITEM, 0, at))) > 0:
+        yield region_id[:at]
 
 
 class Session:
@@ -399,11 +409,7 @@ def settle(
 
 def _within_any(region_id: str, regions: frozenset[str]) -> bool:
     """Whether ``region_id`` is nested in one of ``regions``."""
-    at = len(region_id)
-    while (at := max(region_id.rfind(".", 0, at), region_id.rfind(Marker.ITEM, 0, at))) > 0:
-        if region_id[:at] in regions:
-            return True
-    return False
+    return any(outer in regions for outer in enclosing(region_id))
 
 
 def _without_items(output: str, list_id: str, keys: list[str]) -> str:
