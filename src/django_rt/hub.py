@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.db.models import Model, Prefetch, QuerySet
 
 from .broadcasting import BROADCAST_LABEL, decode
@@ -200,12 +200,45 @@ def _compute_key(queryset: QuerySet[Any]) -> tuple[Any, ...] | None:
 
 
 def primary_keys(queryset: QuerySet[Any]) -> list[Any]:
-    """The primary keys of ``queryset``'s rows now, in order (the ``values_list()``
-    queryset is made once per queryset: a page's querysets are asked at every batch)."""
+    """The primary keys of ``queryset``'s rows now, in order. Its keys query is
+    compiled once per queryset (:class:`KeysQuery`): a page's querysets are asked at
+    every batch."""
     keys = getattr(queryset, "_rt_keys", None)
     if keys is None:
-        keys = queryset._rt_keys = queryset.values_list("pk", flat=True)  # type: ignore[attr-defined]
-    return list(keys.all())
+        keys = queryset._rt_keys = KeysQuery(queryset)  # type: ignore[attr-defined]
+    return keys()
+
+
+class KeysQuery:
+    """``queryset.values_list("pk", flat=True)``, its SQL compiled once and run afresh
+    at each call, through the database connection's own cursor (its execute wrappers
+    see it as they see any query) and the primary key's converters. Compiling a query
+    costs more than running it; its SQL and parameters are fixed once the queryset is
+    made, whatever the rows."""
+
+    __slots__ = ("compiler", "converters", "params", "sql", "using")
+
+    def __init__(self, queryset: QuerySet[Any]) -> None:
+        keys = queryset.values_list("pk", flat=True)
+        self.using = keys.db
+        self.compiler = keys.query.get_compiler(using=self.using)
+        try:
+            self.sql, self.params = self.compiler.as_sql()
+        except EmptyResultSet:
+            self.sql, self.params = None, ()
+            self.converters: dict[int, Any] = {}
+            return
+        self.converters = self.compiler.get_converters([self.compiler.select[0][0]])
+
+    def __call__(self) -> list[Any]:
+        if self.sql is None:
+            return []  # a query that matches nothing
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            rows: Iterable[Any] = cursor.fetchall()
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        return [row[0] for row in rows]
 
 
 class QueryCache:
