@@ -1,5 +1,6 @@
-"""bench/fanout.py on five pages: django-rt, the bare ASGI baseline and (with Node, npm
-and redis-server) the socket.io one, renames and inserts + deletes. Only what the
+"""bench/fanout.py on five pages: django-rt, the bare ASGI baseline, (with redis-server)
+django-rt with its writes made by a process of their own and (with Node and npm too) the
+socket.io baseline, renames and inserts + deletes. Only what the
 harness checks is asserted: every page received every change, every django-rt page
 shows what the database holds once the patches are applied, and the report has its
 rows. Never a timing."""
@@ -42,9 +43,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     directory = tmp_path_factory.mktemp("fanout")
     stacks = ["django-rt", "asgi"]
     redis = None
+    if shutil.which("redis-server") is not None:
+        stacks.append("django-rt-apart")
+        redis = RedisServer().start()
     if socketio_missing() is None:
         stacks.append("socketio")
-        redis = RedisServer().start()
     results = directory / "fanout.json"
     argv = [
         sys.executable,
@@ -148,3 +151,18 @@ def test_socketio_baseline(report: dict[str, Any]) -> None:
     check_stack(report, "socketio")
     figures = {row["figure"]: row for row in report["ratios"] if row["pages"] == PAGES}
     assert figures["rename p99"]["socketio"] is not None
+
+
+def test_django_rt_with_its_writes_apart(report: dict[str, Any]) -> None:
+    """One server, fed by RedisFeed from a writer process of its own: every page still
+    gets every change and ends equal to the database."""
+    need("redis", shutil.which("redis-server") is not None, "no redis-server binary")
+    check_stack(report, "django-rt-apart")
+    for scenario in ("rename", "swap"):
+        figures = result(report, "django-rt-apart", scenario)
+        assert figures["missed_regions"] == 0, figures
+        assert figures["frame_errors"] == [], figures
+        # The writes are the writer's: the server's CPU with no page open is the feed's.
+        assert figures["helpers_cpu_ms_per_change"] > 0, figures
+    figures = {row["figure"]: row for row in report["ratios"] if row["pages"] == PAGES}
+    assert figures["writes apart: rename CPU/change"]["asgi"] is not None, figures

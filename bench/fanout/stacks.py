@@ -8,6 +8,8 @@
   change is an ORM write in a Django server of its own, which publishes it on Redis;
 - ``naive``: the Django project's naive consumer; an ORM write, then every page renders
   again;
+- ``django-rt-apart``: one django-rt server with ``RedisFeed``; a change is an ORM write
+  in a process of its own (a worker, another web process), as socket.io's is;
 - ``django-rt-redis``: two django-rt servers with ``RedisFeed``, a writer process.
 
 Every process logs to a file of the run's directory; its CPU time and memory are read
@@ -170,6 +172,8 @@ class Stack:
     loads_pages = False
     #: Whether the change is a database write (the rows then change for real).
     writes = True
+    #: Whether ``request()`` makes the change over HTTP (the rate scenario needs it).
+    writes_over_http = True
 
     def __init__(self, run: Any) -> None:
         self.run = run
@@ -334,10 +338,15 @@ class SocketIO(Stack):
         }
 
 
-class DjangoRTRedis(DjangoRT):
-    """Two django-rt servers and a writer process, one SQLite file, ``RedisFeed``."""
+class DjangoRTApart(DjangoRT):
+    """One django-rt server, and a writer process that makes the changes, one SQLite
+    file, ``RedisFeed``: the server's CPU is the fan-out's, with none of the write's
+    (Django's request, the ORM's statements), as the socket.io stack's is."""
 
-    name = "django-rt-redis"
+    name = "django-rt-apart"
+    #: No ``request()``: the rate scenario, which writes over HTTP, does not run.
+    writes_over_http = False
+    SERVERS: tuple[str, ...] = ("server",)
 
     def __init__(self, run: Any) -> None:
         Stack.__init__(self, run)
@@ -347,7 +356,7 @@ class DjangoRTRedis(DjangoRT):
             "OPTIONS": {"STREAM": run.stream},
         }
         self.servers = [
-            self.uvicorn(name, "bench.fanout.asgi:application", feed) for name in ("a", "b")
+            self.uvicorn(name, "bench.fanout.asgi:application", feed) for name in self.SERVERS
         ]
         self.helpers = [
             self.python(
@@ -362,10 +371,19 @@ class DjangoRTRedis(DjangoRT):
         return done
 
     def request(self, change: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError("the rate scenario runs on one process")
+        raise NotImplementedError("the rate scenario writes through the server")
+
+
+class DjangoRTRedis(DjangoRTApart):
+    """Two django-rt servers and a writer process, one SQLite file, ``RedisFeed``."""
+
+    name = "django-rt-redis"
+    SERVERS = ("a", "b")
 
 
 STACKS: dict[str, type[Stack]] = {
     stack.name: stack
-    for stack in (DjangoRT, BareASGI, BareWebsockets, SocketIO, Naive, DjangoRTRedis)
+    for stack in (
+        DjangoRT, DjangoRTApart, BareASGI, BareWebsockets, SocketIO, Naive, DjangoRTRedis
+    )
 }

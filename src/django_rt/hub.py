@@ -740,7 +740,10 @@ class Hub:
         clients = [client for client in delivery.clients if client in connected]
         target = None if delivery.leave else delivery.page or delivery.source
         if delivery.leave or delivery.page is not None:
+            showing = self.showing
             for client in clients:
+                if client.page is target and showing.get(client) is target:
+                    continue  # an update of the page it shows: a thousand sockets, no work
                 client.page = target
                 self._member(client, target)
         if target is not None and target in self.members:
