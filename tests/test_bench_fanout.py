@@ -166,3 +166,37 @@ def test_django_rt_with_its_writes_apart(report: dict[str, Any]) -> None:
         assert figures["helpers_cpu_ms_per_change"] > 0, figures
     figures = {row["figure"]: row for row in report["ratios"] if row["pages"] == PAGES}
     assert figures["writes apart: rename CPU/change"]["asgi"] is not None, figures
+
+
+def test_rounds_give_medians_and_the_median_of_each_rounds_ratio() -> None:
+    """--repeat: the tables show each figure's median over the rounds, a lost frame in
+    any round shows, and a ratio is the median of the ratios of stacks measured in the
+    same round."""
+    from bench.fanout.harness import medians, ratios
+
+    def row(stack: str, round_: int, cpu: float, lost: int = 0) -> dict[str, Any]:
+        return {
+            "stack": stack,
+            "pages": 10,
+            "scenario": "rename",
+            "round": round_,
+            "cpu_ms_per_change": cpu,
+            "lost": lost,
+            "pages_equal": True,
+        }
+
+    results = [
+        row("django-rt", 0, 30.0),
+        row("asgi", 0, 10.0),
+        row("django-rt", 1, 20.0, lost=2),
+        row("asgi", 1, 20.0),
+        row("django-rt", 2, 12.0),
+        row("asgi", 2, 4.0),
+    ]
+    merged = {r["stack"]: r for r in medians(results)}
+    assert merged["django-rt"]["cpu_ms_per_change"] == 20.0
+    assert merged["django-rt"]["lost"] == 2 and merged["django-rt"]["rounds"] == 3
+    assert merged["asgi"]["pages"] == 10 and isinstance(merged["asgi"]["pages"], int)
+    cpu = next(r for r in ratios(results) if r["figure"] == "rename CPU/change")
+    # The rounds' ratios are 3.0, 1.0 and 3.0: their median, not the medians' 20 / 10.
+    assert cpu["asgi"] == 3.0 and cpu["asgi_range"] == [1.0, 3.0]

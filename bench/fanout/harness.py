@@ -763,6 +763,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--gap", type=float, default=0.05, help="pause after each change")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every stack in turn; tables show medians, ratios the median of "
+        "each round's ratio",
+    )
+    parser.add_argument(
         "--round-timeout",
         type=float,
         default=60.0,
@@ -813,12 +820,53 @@ async def run_all(run: Run, stacks: list[str]) -> list[dict[str, Any]]:
         flush=True,
     )
     results = []
+    repeat = run.args.repeat
     for pages in run.args.pages:
-        for name in stacks:
-            print(f"{name}, {pages} pages ...", flush=True)
-            session = Session(run, STACKS[name](run), pages)
-            results += await session.run_all()
+        # Round after round of every stack in turn: a slow minute of a shared machine
+        # falls on one round of each, not on every round of one stack.
+        for round_ in range(repeat):
+            for name in stacks:
+                print(
+                    f"{name}, {pages} pages" + (f", round {round_ + 1}/{repeat}" if repeat > 1 else "")
+                    + " ...",
+                    flush=True,
+                )
+                session = Session(run, STACKS[name](run), pages)
+                for result in await session.run_all():
+                    results.append({**result, "round": round_})
     return results
+
+
+def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per stack, pages and scenario: the median of each number over the
+    rounds (the first round's value for anything else)."""
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault((result["stack"], result["pages"], result["scenario"]), []).append(result)
+    merged = []
+    for rows in groups.values():
+        row = dict(rows[0])
+        row.pop("round", None)
+        for key, value in rows[0].items():
+            values = [r.get(key) for r in rows]
+            if (
+                key != "round"
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            ):
+                if len(set(values)) > 1:
+                    row[key] = round(statistics.median(values), 3)
+        if len(rows) > 1:
+            row["rounds"] = len(rows)
+            # Lost frames and pages that differ are never a median: any round's count.
+            for key in ("lost", "differ", "closed", "server_log_problems"):
+                if key in row:
+                    row[key] = max(r.get(key, 0) or 0 for r in rows)
+            if "pages_equal" in row:
+                row["pages_equal"] = all(r.get("pages_equal") for r in rows)
+        merged.append(row)
+    return merged
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -858,7 +906,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cleanup(run)
     meta["load_average_after"] = os.getloadavg()
     meta["frame_bytes"] = run.sizes
-    report = {"meta": meta, "skipped": skipped, "results": results, "ratios": ratios(results)}
+    report = {
+        "meta": meta,
+        "skipped": skipped,
+        "results": medians(results),
+        "ratios": ratios(results),
+        "rounds": results,
+    }
     print_report(report)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -921,19 +975,30 @@ RATIO_FIGURES = [
 
 
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each figure of django-rt over the baseline's, in each round (stacks measured
+    one after the other, minutes apart at most), then the median of those ratios."""
     rows = []
+    rounds = sorted({r.get("round", 0) for r in results})
     for pages in sorted({r["pages"] for r in results}):
         for label, stack, scenario, figure in RATIO_FIGURES:
-            ours = find(results, stack, pages, scenario).get(figure)
-            if ours is None:
-                continue
             row: dict[str, Any] = {"pages": pages, "figure": label}
+            found = False
             for baseline in BASELINES:
-                theirs = find(
-                    results, baseline, pages, "rename" if scenario == "redis" else scenario
-                ).get(figure)
-                row[baseline] = round(ours / theirs, 2) if theirs else None
-            rows.append(row)
+                each = []
+                for round_ in rounds:
+                    these = [r for r in results if r.get("round", 0) == round_]
+                    ours = find(these, stack, pages, scenario).get(figure)
+                    found = found or ours is not None
+                    theirs = find(
+                        these, baseline, pages, "rename" if scenario == "redis" else scenario
+                    ).get(figure)
+                    if ours is not None and theirs:
+                        each.append(ours / theirs)
+                row[baseline] = round(statistics.median(each), 2) if each else None
+                if len(each) > 1:
+                    row[f"{baseline}_range"] = [round(min(each), 2), round(max(each), 2)]
+            if found:
+                rows.append(row)
     return rows
 
 
@@ -945,6 +1010,13 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def ratio_text(row: dict[str, Any], baseline: str) -> str:
+    """A ratio, and the lowest and highest of the rounds' when there were several."""
+    spread = row.get(f"{baseline}_range")
+    text = fmt(row.get(baseline), 2)
+    return text if not spread else f"{text} ({spread[0]:.2f}-{spread[1]:.2f})"
 
 
 def table(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> None:
@@ -1047,7 +1119,7 @@ def print_report(report: dict[str, Any]) -> None:
         "Ratios django-rt / baseline (latency, CPU, memory: lower is better for "
         "django-rt; rate: higher)",
         [("pages", "pages"), ("figure", "figure"), *[(f"/ {b}", b) for b in BASELINES]],
-        [{**r, **{b: fmt(r[b], 2) for b in BASELINES}} for r in report["ratios"]],
+        [{**r, **{b: ratio_text(r, b) for b in BASELINES}} for r in report["ratios"]],
     )
     problems = sum(r.get("server_log_problems", 0) for r in results if r["scenario"] == "join")
     if report["skipped"]:
