@@ -140,3 +140,48 @@ async def test_a_socket_that_left_while_a_send_waited_is_gone():
     socket.open.set()
     await settle(consumer)
     assert consumer.gone and not consumer.outbox
+
+
+async def test_a_socket_is_writable_at_once_only_while_open_idle_and_its_access_fresh():
+    socket = SlowSocket()
+    consumer = consumer_on(socket)
+    assert consumer.writable_until > time.monotonic()
+    consumer.push_patch(patch(1))  # stuck in the socket: the next ones must queue
+    assert consumer.flushing is not None and consumer.writable_until == 0.0
+    socket.open.set()
+    await settle(consumer)
+    assert consumer.writable_until > time.monotonic()  # idle again
+    consumer.access_until = time.monotonic() - 1  # the verdict ran out
+    assert consumer.writable_until < time.monotonic()
+    consumer.access_until = time.monotonic() + 3600
+    consumer.ending = True
+    assert consumer.writable_until == 0.0
+    consumer.ending = False
+    consumer.gone = True
+    assert consumer.writable_until == 0.0
+
+
+async def test_an_audiences_frame_goes_at_once_only_to_the_sockets_that_take_it():
+    """The hub's loop over a thousand sockets: one message for all the writable ones;
+    a socket whose verdict ran out, or that is still sending, gets it through
+    push_patch, after its access check and in order; a frame with the CSRF
+    placeholder is made for each socket."""
+    from django_rt.hub import _write_at_once
+
+    sockets = [SlowSocket() for _ in range(4)]
+    for socket in sockets[:2]:
+        socket.open.set()  # the other two take a frame only once the test lets them
+    fresh, expired, busy, last = (consumer_on(socket) for socket in sockets)
+    expired.access_until = 0.0
+    busy.push_patch(patch(0))  # waits in its socket
+    text = encode_patch(patch(1))
+    rest = _write_at_once([fresh, expired, busy, last], text)
+    assert rest == [expired, busy]
+    assert sockets[0].sent == [text]
+    assert sockets[1].sent == [] and sockets[2].sent == []
+    assert sockets[3].sent == [] and last.flushing is not None  # on its way, not lost
+    sockets[3].open.set()
+    await settle(last)
+    assert sockets[3].sent == [text]
+    form = encode_patch([{"o": "region", "id": "1", "html": audience.CSRF_PLACEHOLDER}])
+    assert _write_at_once([fresh, last], form) == [fresh, last]

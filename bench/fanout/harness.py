@@ -826,11 +826,8 @@ async def run_all(run: Run, stacks: list[str]) -> list[dict[str, Any]]:
         # falls on one round of each, not on every round of one stack.
         for round_ in range(repeat):
             for name in stacks:
-                print(
-                    f"{name}, {pages} pages" + (f", round {round_ + 1}/{repeat}" if repeat > 1 else "")
-                    + " ...",
-                    flush=True,
-                )
+                of = f", round {round_ + 1}/{repeat}" if repeat > 1 else ""
+                print(f"{name}, {pages} pages{of} ...", flush=True)
                 session = Session(run, STACKS[name](run), pages)
                 for result in await session.run_all():
                     results.append({**result, "round": round_})
@@ -847,16 +844,11 @@ def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for rows in groups.values():
         row = dict(rows[0])
         row.pop("round", None)
-        for key, value in rows[0].items():
+        for key in rows[0]:
             values = [r.get(key) for r in rows]
-            if (
-                key != "round"
-                and isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-            ):
-                if len(set(values)) > 1:
-                    row[key] = round(statistics.median(values), 3)
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            if key != "round" and numbers and len(set(values)) > 1:
+                row[key] = round(statistics.median(values), 3)
         if len(rows) > 1:
             row["rounds"] = len(rows)
             # Lost frames and pages that differ are never a median: any round's count.

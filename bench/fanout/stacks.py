@@ -383,7 +383,5 @@ class DjangoRTRedis(DjangoRTApart):
 
 STACKS: dict[str, type[Stack]] = {
     stack.name: stack
-    for stack in (
-        DjangoRT, DjangoRTApart, BareASGI, BareWebsockets, SocketIO, Naive, DjangoRTRedis
-    )
+    for stack in (DjangoRT, DjangoRTApart, BareASGI, BareWebsockets, SocketIO, Naive, DjangoRTRedis)
 }

@@ -334,10 +334,21 @@ class RTConsumer(AsyncWebsocketConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Until when (monotonic) a patch goes to the server's ``send`` at once, with no
+        #: question asked (``Hub._write_at_once``): the access verdict's fresh time
+        #: while the socket is open and no frame waits; 0 otherwise. Kept by
+        #: :meth:`_writable`, whenever what it depends on changes.
+        self.writable_until = 0.0
+        #: Frames waiting for the socket, in order: (the encoded frame, whether it is a
+        #: patch). Patches wait for the page's access check; beyond ``OUTBOX_LIMIT`` of
+        #: them the socket is too slow, and they are dropped for a resync.
+        self.outbox: deque[tuple[str, bool]] = deque()
+        self._gone = self._ending = self._outbox_overflow = False
+        self._flushing: asyncio.Task[None] | None = None
+        self._access_fresh = 0.0
+        self.send_now: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None
         self.bucket = TokenBucket(rt_settings.EVENTS_PER_SECOND, rt_settings.EVENTS_BURST)
         self.log_budget = LogBudget()
-        self.gone = False  # the socket is closed: nothing can be sent any more
-        self.ending = False  # closing on our side: frames that arrive now are ignored
         self.closing: asyncio.Task[Any] | None = None  # a close that waits
         self.busy = False  # a frame is being handled
         self.joining = False
@@ -348,13 +359,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.session_alive = False
         self.access_until = 0.0  # monotonic time until which the access verdict holds
         self.access_check: asyncio.Task[bool] | None = None
-        #: Frames waiting for the socket, in order: (the encoded frame, whether it is a
-        #: patch). Patches wait for the page's access check; beyond ``OUTBOX_LIMIT`` of
-        #: them the socket is too slow, and they are dropped for a resync.
-        self.outbox: deque[tuple[str, bool]] = deque()
         self.outbox_patches = 0
-        self.outbox_overflow = False
-        self.flushing: asyncio.Task[None] | None = None
         self.resync_wanted = False
         self.resync_missed: set[str] | None = set()
         self.resync_at = 0.0
@@ -394,9 +399,60 @@ class RTConsumer(AsyncWebsocketConsumer):
         self._access_until = until
         # Until then a patch leaves with no question asked (see _access_known).
         self._access_fresh = until - ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS
+        self._writable()
+
+    # What writable_until depends on: each change of them computes it again.
+
+    @property
+    def gone(self) -> bool:
+        """The socket is closed: nothing can be sent any more."""
+        return self._gone
+
+    @gone.setter
+    def gone(self, value: bool) -> None:
+        self._gone = value
+        self._writable()
+
+    @property
+    def ending(self) -> bool:
+        """Closing on our side: frames that arrive now are ignored."""
+        return self._ending
+
+    @ending.setter
+    def ending(self, value: bool) -> None:
+        self._ending = value
+        self._writable()
+
+    @property
+    def flushing(self) -> asyncio.Task[None] | None:
+        """The task that sends what waits in the outbox, while it runs."""
+        return self._flushing
+
+    @flushing.setter
+    def flushing(self, task: asyncio.Task[None] | None) -> None:
+        self._flushing = task
+        self._writable()
+
+    @property
+    def outbox_overflow(self) -> bool:
+        """The socket fell too far behind: its waiting patches make way for a resync."""
+        return self._outbox_overflow
+
+    @outbox_overflow.setter
+    def outbox_overflow(self, value: bool) -> None:
+        self._outbox_overflow = value
+        self._writable()
+
+    def _writable(self) -> None:
+        # The outbox fills only while a flush runs or is started, and a flush that
+        # ends sets `flushing`: its emptiness is current whenever this runs.
+        idle = not (self._gone or self._ending or self._outbox_overflow)
+        idle = idle and self._flushing is None and not self.outbox
+        self.writable_until = self._access_fresh if idle else 0.0
 
     async def connect(self) -> None:
         self.hub = Hub.current()
+        self.send_now = self._server_send()
         key = socket_session_key(self.scope)
         if key is not None:
             # Watched from the start: a session that ends while the join runs ends it too.
@@ -648,7 +704,12 @@ class RTConsumer(AsyncWebsocketConsumer):
         while the socket's buffer has room, and then this costs what a bare ASGI
         broadcast does. When it has to wait, a task finishes it, and the frames after it
         queue behind (:meth:`_flush_outbox`)."""
-        sending = self._server_send()(self._message(text))
+        self.write_message(self._message(text))
+
+    def write_message(self, message: dict[str, Any]) -> None:
+        """Hand ``message`` to the server's ``send``: done at once while the socket's
+        buffer has room, finished by a task otherwise (frames after it queue behind)."""
+        sending = (self.send_now or self._server_send())(message)
         try:
             waiting = sending.send(None)
         except StopIteration:
@@ -1098,13 +1159,7 @@ class RTConsumer(AsyncWebsocketConsumer):
             return
         if text is None:
             text = encode_patch(ops)
-        if (
-            self.flushing is None
-            and not self.outbox
-            and not self.outbox_overflow
-            and time.monotonic() < self._access_fresh
-        ):
-            # What an audience's update costs per socket: its frame, sent now.
+        if time.monotonic() < self.writable_until:
             self._write_now(text)
             return
         self._enqueue(text, patch=True)
