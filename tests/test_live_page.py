@@ -170,6 +170,60 @@ def test_delete_row(rows: list[Entry]) -> None:
     page.assert_fresh()
 
 
+def test_a_row_that_left_the_list_concerns_it_no_more(
+    rows: list[Entry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The items read their own rows alone: a row that left the list (its filter no
+    longer matches) takes its dependency with it, and its later delete renders nothing
+    again (the list's query runs, and finds its keys unchanged)."""
+    source = '<ul>{% for e in entries %}<li id="e{{ e.pk }}">{{ e.name }}</li>{% endfor %}</ul>'
+    page = Page(source, lambda: {"entries": entries().filter(position__lt=3)})
+    a, b, _ = rows
+    assert ("i", "testapp.entry", str(b.pk)) in page.live.regions["1"].deps  # its id
+    b.position = 5
+    b.save()
+    assert page.update(changes(b)) == [list_op("1", [a.pk], {})]
+    assert ("i", "testapp.entry", str(b.pk)) not in page.live.dependencies()
+    renders = []
+    monkeypatch.setattr("django_rt.live.page.rerender", lambda *a, **k: renders.append(a))
+    assert page.update(changes(deleted=delete(b))) == []
+    assert renders == []
+    page.assert_fresh()
+
+
+def test_items_that_read_other_rows_keep_what_they_read(
+    rows: list[Entry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item that read another row (its author) could share it with the others: the
+    list keeps every row it ever read, and renders again whole for a later change of
+    one that left (coarser, never wrong)."""
+    ann = Author.objects.create(name="Ann")
+    Entry.objects.filter(pk__in=[r.pk for r in rows]).update(author=ann)
+    source = (
+        '<ul>{% for e in entries %}<li title="{{ e.author.name }}">{{ e.name }}</li>'
+        "{% endfor %}</ul>"
+    )
+    page = Page(source, lambda: {"entries": entries().filter(position__lt=3)})
+    a, b, _ = rows
+    b.position = 5
+    b.save()
+    assert page.update(changes(b))[0][OP] == PatchOp.LIST
+    assert ("i", "testapp.entry", str(b.pk)) in page.live.regions["1"].deps
+    from django_rt.live import page as page_module
+
+    renders = []
+    rerender = page_module.rerender
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        renders.append(args)
+        return rerender(*args, **kwargs)
+
+    monkeypatch.setattr("django_rt.live.page.rerender", counted)
+    assert page.update(changes(deleted=delete(b))) == []
+    assert len(renders) == 1
+    page.assert_fresh()
+
+
 def test_reorder_rows(rows: list[Entry]) -> None:
     page = Page(LIST, lambda: {"entries": entries()})
     a, b, c = rows

@@ -667,8 +667,18 @@ class LivePage:
                 hit.add(region_id)  # a new row would not read as an item where it goes
                 continue
             new.hashes = hashes
-            for key in (set(region.keys) - set(keys)) | again:
+            left = set(region.keys) - set(keys)
+            for key in left | again:
                 self._drop(f"{region_id}{Marker.ITEM}{key}")
+            if left and not new.items_read_more:
+                # Its items read their own rows alone: the rows that left are no longer
+                # read (a later delete of one of them concerns the list no more).
+                model = label(region.queryset.rt_model)
+                new.deps = frozenset(
+                    dep
+                    for dep in new.deps
+                    if not (dep[0] == "i" and dep[1] == model and item_key(dep[2]) in left)
+                )
             self._replace(region, new, nested)
             rendered |= {f"{region_id}{Marker.ITEM}{key}" for key in again}
             ops += _list_ops(region, new, again)

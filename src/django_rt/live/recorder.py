@@ -87,6 +87,9 @@ class Frame:
     id: str
     deps: set[Dependency] = field(default_factory=set)
     children: int = 0
+    #: A list's frame: one of its items read more than its own row (another row, a
+    #: query), so the deps of an item that leaves cannot be told from the others'.
+    items_read_more: bool = False
 
     def child_id(self) -> str:
         self.children += 1
@@ -109,6 +112,9 @@ class Region:
     items: dict[str, str] = field(default_factory=dict)  # list regions: key -> item html
     queryset: Any = None  # list regions: the RTQuerySetProxy looped over
     hashes: dict[str, int] = field(default_factory=dict)  # list regions: key -> row hash
+    #: List regions: an item read more than its own row (see ``Frame.items_read_more``);
+    #: while none did, a row that leaves the list takes its dependency with it.
+    items_read_more: bool = True
 
     def contains(self, other_id: str) -> bool:
         return within(self.id, other_id)
@@ -492,6 +498,7 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         keys=keys,
         items=items,
         queryset=keyed[0] if keyed is not None else None,
+        items_read_more=frame.items_read_more if keyed is not None else True,
     )
 
 
@@ -597,7 +604,7 @@ def render_items(
 ) -> dict[str, str]:
     """Render the loop body for ``rows`` (at ``positions`` of a loop of ``length``),
     each in its item frame; their reads go to ``frame``. Key -> item HTML, in order."""
-    from .proxies import unwrap
+    from .proxies import instance_dependency, unwrap
 
     session.started = True
     parentloop = context.get("forloop", {})
@@ -611,12 +618,15 @@ def render_items(
         loop["first"] = index == 0
         loop["last"] = index == length - 1
         context[node.loopvars[0]] = item
-        key = item_key(unwrap(item).pk)
+        row = unwrap(item)
+        key = item_key(row.pk)
         item_frame = Frame(f"{frame.id}{Marker.ITEM}{key}")
         session.frames.append(item_frame)
         try:
             items[key] = "".join(child.render_annotated(context) for child in node.nodelist_loop)
         finally:
             session.frames.pop()
+        if not item_frame.deps <= {instance_dependency(row)}:
+            frame.items_read_more = True
         frame.deps |= item_frame.deps
     return items

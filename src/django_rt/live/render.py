@@ -231,7 +231,12 @@ def render_new_items(
         for key in keys
     )
     new = dataclasses.replace(
-        region, keys=keys, items=items, html=html, deps=region.deps | session.root.deps
+        region,
+        keys=keys,
+        items=items,
+        html=html,
+        deps=region.deps | session.root.deps,
+        items_read_more=region.items_read_more or session.root.items_read_more,
     )
     return new, session.regions
 
