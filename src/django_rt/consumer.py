@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
@@ -319,8 +319,39 @@ async def _finish(coroutine: Coroutine[Any, Any, Any], waiting: Any) -> None:
         coroutine.close()  # cancelled while it waited: it stops there
 
 
+V = TypeVar("V")
+
+
+class _Writability(Generic[V]):
+    """An attribute of a connection that ``writable_until`` depends on: each
+    assignment computes it again (``RTConsumer._writable``)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.stored = "_" + name
+
+    @overload
+    def __get__(self, consumer: None, owner: type) -> _Writability[V]: ...
+    @overload
+    def __get__(self, consumer: RTConsumer, owner: type) -> V: ...
+    def __get__(self, consumer: RTConsumer | None, owner: type) -> V | _Writability[V]:
+        return self if consumer is None else cast(V, getattr(consumer, self.stored))
+
+    def __set__(self, consumer: RTConsumer, value: V) -> None:
+        setattr(consumer, self.stored, value)
+        consumer._writable()
+
+
 class RTConsumer(AsyncWebsocketConsumer):
     """Serves the WebSocket of one page rendered by an :class:`~django_rt.RTView`."""
+
+    #: The socket is closed: nothing can be sent any more.
+    gone: _Writability[bool] = _Writability()
+    #: Closing on our side: frames that arrive now are ignored.
+    ending: _Writability[bool] = _Writability()
+    #: The task that sends what waits in the outbox, while it runs.
+    flushing: _Writability[asyncio.Task[None] | None] = _Writability()
+    #: The socket fell too far behind: its waiting patches make way for a resync.
+    outbox_overflow: _Writability[bool] = _Writability()
 
     view: RTView | FunctionView | None = None
     audiences: set[str] | frozenset[str] = frozenset()
@@ -399,48 +430,6 @@ class RTConsumer(AsyncWebsocketConsumer):
         self._access_until = until
         # Until then a patch leaves with no question asked (see _access_known).
         self._access_fresh = until - ACCESS_CHECK_AHEAD * rt_settings.ACCESS_CHECK_SECONDS
-        self._writable()
-
-    # What writable_until depends on: each change of them computes it again.
-
-    @property
-    def gone(self) -> bool:
-        """The socket is closed: nothing can be sent any more."""
-        return self._gone
-
-    @gone.setter
-    def gone(self, value: bool) -> None:
-        self._gone = value
-        self._writable()
-
-    @property
-    def ending(self) -> bool:
-        """Closing on our side: frames that arrive now are ignored."""
-        return self._ending
-
-    @ending.setter
-    def ending(self, value: bool) -> None:
-        self._ending = value
-        self._writable()
-
-    @property
-    def flushing(self) -> asyncio.Task[None] | None:
-        """The task that sends what waits in the outbox, while it runs."""
-        return self._flushing
-
-    @flushing.setter
-    def flushing(self, task: asyncio.Task[None] | None) -> None:
-        self._flushing = task
-        self._writable()
-
-    @property
-    def outbox_overflow(self) -> bool:
-        """The socket fell too far behind: its waiting patches make way for a resync."""
-        return self._outbox_overflow
-
-    @outbox_overflow.setter
-    def outbox_overflow(self, value: bool) -> None:
-        self._outbox_overflow = value
         self._writable()
 
     def _writable(self) -> None:
