@@ -217,3 +217,33 @@ async def test_many_changed_rows_are_refetched_in_chunks(monkeypatch):
     assert queries == 3  # 2 + 2 + 1 rows
     assert {pk for _, pk in rows} == {str(entry.pk) for entry in entries}
     assert all(row is not None for row in rows.values())
+
+
+def test_a_querysets_keys_query_is_compiled_once_and_run_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``primary_keys``: the keys in the queryset's order, as the database has them at
+    each call, through the connection's cursor (its execute wrappers see the query),
+    the SQL compiled at the first call only; a query that can match nothing runs none."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from django_rt.hub import primary_keys
+
+    a = Entry.objects.create(name="a", position=2)
+    b = Entry.objects.create(name="b", position=1)
+    queryset = Entry.objects.filter(position__lt=5).order_by("position")
+    assert primary_keys(queryset) == [b.pk, a.pk]
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+    monkeypatch.setattr(
+        SQLCompiler, "as_sql", lambda self, *a, **k: compiled.append(self) or as_sql(self, *a, **k)
+    )
+    c = Entry.objects.create(name="c", position=0)
+    Entry.objects.filter(pk=a.pk).update(position=9)  # leaves the filter
+    compiled.clear()
+    with CaptureQueriesContext(connection) as queries:
+        assert primary_keys(queryset) == [c.pk, b.pk]
+    assert compiled == [] and len(queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert primary_keys(Entry.objects.filter(pk__in=[])) == []
+    assert len(queries) == 0
