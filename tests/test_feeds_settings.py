@@ -4,10 +4,12 @@ hook, the resync signal and the batch encoding."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from django.core import checks
 from django.db import connection, transaction
-from django.test import override_settings
+from django.test import TestCase, override_settings
 
 from django_rt.changes import (
     DELETE,
@@ -179,6 +181,117 @@ def test_record_publishes_after_commit_and_never_on_rollback():
         feed.record([Change("testapp.entry", "2")], "default")
         assert inbox.changes == []  # not before the commit
     assert inbox.changes == [Change("testapp.entry", "2")]
+
+
+def _entry(pk: int) -> Change:
+    return Change("testapp.entry", str(pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transactions_statements_publish_one_batch():
+    feed = MemoryFeed()
+    inbox = Inbox()
+    feed.subscribe(inbox)
+    with transaction.atomic():
+        for pk in (1, 2, 3):
+            feed.record([_entry(pk)], "default")
+    assert inbox.batches == [[_entry(1), _entry(2), _entry(3)]]
+    feed.record([_entry(4)], "default")  # autocommit: at once, alone
+    assert inbox.batches[1:] == [[_entry(4)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orms_writes_in_one_transaction_reach_the_feed_as_one_batch(fresh_feed):
+    from .testapp.models import Entry
+
+    with override_settings(DJANGO_RT={"CHANGE_FEED": MEMORY}):
+        inbox = Inbox()
+        get_feed().subscribe(inbox)
+        old = Entry.objects.create(name="old")
+        old_pk = str(old.pk)
+        inbox.batches.clear()
+        with transaction.atomic():
+            new = Entry.objects.create(name="new")
+            old.delete()  # in a block of its own, atomic(savepoint=False)
+    # The row's delete is announced by its post_delete alone, as a save by its post_save.
+    assert inbox.batches == [
+        [Change("testapp.entry", str(new.pk)), Change("testapp.entry", old_pk, DELETE)]
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_announces_the_tables_whose_rows_no_post_delete_names(fresh_feed):
+    """Deleting an author sets its entries' author to NULL (an UPDATE of unknown rows)
+    and deletes its link rows of no model of its own: those tables are announced whole;
+    the deleted rows, each by its own post_delete."""
+    from .testapp.models import Author, Entry, Tag
+
+    with override_settings(DJANGO_RT={"CHANGE_FEED": MEMORY}):
+        inbox = Inbox()
+        get_feed().subscribe(inbox)
+        author = Author.objects.create(name="Ann")
+        entry = Entry.objects.create(name="e", author=author)
+        tag = Tag.objects.create(name="t")
+        tag.entries.add(entry)
+        author_pk, entry_pk = str(author.pk), str(entry.pk)
+        inbox.batches.clear()
+        author.delete()
+        entry.delete()
+    changes = inbox.changes
+    assert Change("testapp.entry", "") in changes  # the SET_NULL update
+    assert Change("testapp.author", author_pk, DELETE) in changes
+    assert Change("testapp.author", "") not in changes
+    assert Change("testapp.entry", entry_pk, DELETE) in changes
+    assert Change("testapp.tag_entries", "") in changes  # the link rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoint_drops_its_own_changes_only():
+    feed = MemoryFeed()
+    inbox = Inbox()
+    feed.subscribe(inbox)
+    with transaction.atomic():
+        feed.record([_entry(1)], "default")
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            feed.record([_entry(2)], "default")
+            raise RuntimeError("rolled back")
+        feed.record([_entry(3)], "default")
+        with transaction.atomic():  # released: its changes stay, in their order
+            feed.record([_entry(4)], "default")
+        feed.record([_entry(5)], "default")
+    assert inbox.changes == [_entry(1), _entry(3), _entry(4), _entry(5)]
+    assert inbox.batches[0] == [_entry(1), _entry(3)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_commit_callbacks_keep_their_place_between_batches():
+    feed = MemoryFeed()
+    order: list[object] = []
+    feed.subscribe(lambda changes: order.append(list(changes)))
+    with transaction.atomic():
+        feed.record([_entry(1)], "default")
+        transaction.on_commit(lambda: order.append("theirs"))
+        feed.record([_entry(2)], "default")
+    assert order == [[_entry(1)], "theirs", [_entry(2)]]
+
+
+class TestCapturedCallbacks(TestCase):
+    """In a ``TestCase`` nothing commits: ``captureOnCommitCallbacks()`` runs what the
+    block registered, and only that."""
+
+    def test_each_capture_publishes_its_own_changes(self):
+        feed = MemoryFeed()
+        inbox = Inbox()
+        feed.subscribe(inbox)
+        feed.record([_entry(1)], "default")  # before the capture: never runs here
+        with self.captureOnCommitCallbacks(execute=True) as callbacks:
+            feed.record([_entry(2)], "default")
+            feed.record([_entry(3)], "default")
+        assert len(callbacks) == 2
+        assert inbox.batches == [[_entry(2), _entry(3)]]
+        with self.captureOnCommitCallbacks(execute=True):
+            feed.record([_entry(4)], "default")
+        assert inbox.batches[1:] == [[_entry(4)]]
 
 
 def test_a_failing_subscriber_costs_nothing_to_the_others():

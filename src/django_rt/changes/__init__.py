@@ -161,7 +161,7 @@ class ChangeFeed(ABC):
         ``changes`` (in autocommit mode: right after the statement). The default
         publishes them once that transaction commits, and not at all if it rolls back;
         a backend may write them in the transaction itself instead."""
-        transaction.on_commit(lambda: self.publish(changes), using=using)
+        publish_on_commit(self.publish, changes, using)
 
     def migrated(self, using: str) -> None:
         """Called after ``migrate`` (and ``flush``) on the database alias ``using``: a
@@ -193,6 +193,59 @@ class ChangeFeed(ABC):
                     f"{where}['OPTIONS'][{key!r}] must be {option.expected}, not {value!r}."
                 )
         return problems
+
+
+class _Published:
+    """The ``on_commit`` callback of one statement's changes. The statements of one
+    transaction whose callbacks follow each other, in the same savepoint, form a
+    group: the first of them to run publishes its changes and those of the group's
+    later ones, whose callbacks then publish nothing. A transaction reaches the hubs as
+    one batch rather than one per statement, while Django keeps one callback per
+    statement (a savepoint's rollback drops its own; ``captureOnCommitCallbacks()``
+    sees and runs each). An ``atomic(savepoint=False)`` block, which Django records as
+    a savepoint of ``None``, is no savepoint: nothing rolls it back alone."""
+
+    __slots__ = ("changes", "done", "group", "publish")
+
+    def __init__(self, publish: Callable[[Sequence[Change]], None], changes: Sequence[Change]):
+        self.publish = publish
+        self.changes = changes
+        self.done = False
+        self.group: list[_Published] = [self]
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        group = self.group
+        start = next(index for index, member in enumerate(group) if member is self)
+        batch: list[Change] = []
+        for member in group[start:]:
+            if not member.done:
+                member.done = True
+                batch.extend(member.changes)
+        self.publish(batch)
+
+
+def publish_on_commit(
+    publish: Callable[[Sequence[Change]], None], changes: Sequence[Change], using: str
+) -> None:
+    """Call ``publish(changes)`` once the transaction on ``using`` commits (at once in
+    autocommit mode), in one batch with the changes that the same transaction's next
+    statements hand it (see :class:`_Published`)."""
+    connection = transaction.get_connection(using)
+    callback = _Published(publish, changes)
+    hooks = connection.run_on_commit if connection.in_atomic_block else None
+    if hooks:
+        sids, last, *_ = hooks[-1]
+        if (
+            type(last) is _Published
+            and not last.done
+            and last.publish == publish
+            and sids - {None} == set(connection.savepoint_ids) - {None}
+        ):
+            callback.group = last.group
+            last.group.append(callback)
+    transaction.on_commit(callback, using=using)
 
 
 # the setting ----------------------------------------------------------------------

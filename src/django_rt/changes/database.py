@@ -25,11 +25,22 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import RESYNC_ALL, Change, ChangeFeed, Subscriber, count, flag, migrating, name, seconds
+from . import (
+    RESYNC_ALL,
+    Change,
+    ChangeFeed,
+    Subscriber,
+    count,
+    flag,
+    migrating,
+    name,
+    publish_on_commit,
+    seconds,
+)
 from .transport import Backoff, Subscribers, Worker, decode, encode, visible
 
 if TYPE_CHECKING:
@@ -97,14 +108,14 @@ class DatabaseFeed(ChangeFeed):
         if not changes:
             return
         if using != self.alias:  # another database's transaction: publish after it
-            transaction.on_commit(lambda: self.publish(changes), using=using)
+            publish_on_commit(self.publish, changes, using)
             return
         if migrating.is_set() and not self._outbox_exists():
             # The migrate that creates the outbox writes before it exists (SQLite rebuilds
             # a table to alter it, a data migration saves rows): no reader can miss them.
             return
         self._write(changes)
-        transaction.on_commit(lambda: self._subscribers.deliver(changes), using=using)
+        publish_on_commit(self._subscribers.deliver, changes, using)
 
     def _outbox_exists(self) -> bool:
         from ..models import OutboxEntry

@@ -30,7 +30,18 @@ from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ..conf import rt_settings
-from . import DELETE, RESYNC_ALL, SAVE, Change, ChangeFeed, Subscriber, count, name, own_model
+from . import (
+    DELETE,
+    RESYNC_ALL,
+    SAVE,
+    Change,
+    ChangeFeed,
+    Subscriber,
+    count,
+    name,
+    own_model,
+    publish_on_commit,
+)
 from . import seconds as seconds_option
 from .transport import Backoff, Subscribers, Worker, changes_from, encode
 
@@ -170,7 +181,7 @@ class PostgresFeed(ChangeFeed):
         is sent once, by its trigger); the others are published after commit."""
         rest = self.covered(changes, using)
         if rest:
-            transaction.on_commit(lambda: self.publish(rest), using=using)
+            publish_on_commit(self.publish, rest, using)
 
     def publish(self, changes: Sequence[Change]) -> None:
         """NOTIFY the changes that no trigger sends (a resync, another database's

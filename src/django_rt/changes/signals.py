@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models, router
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.sql.subqueries import DeleteQuery
 
 from ..conf import rt_settings
 from ..live import reads
@@ -81,10 +82,31 @@ def _announced_row_by_row(save_table: Any) -> Any:
     return _save_table
 
 
+def _deleted_row_by_row(delete_batch: Any) -> Any:
+    """``DeleteQuery.delete_batch``, the statement with which a model's ``delete()``
+    (Django's deletion collector) removes rows whose ``post_delete`` follows, each
+    announcing its row (:func:`on_delete`): it does not also announce the table. The
+    rows of an automatic model (a many-to-many link table), which get no post_delete,
+    still do."""
+
+    def _delete_batch(self: Any, pk_list: Any, using: str) -> Any:
+        model = self.model
+        concrete = model._meta.concrete_model
+        if model._meta.auto_created or concrete is None or not post_delete.has_listeners(model):
+            return delete_batch(self, pk_list, using)
+        with reads.covered(frozenset({concrete._meta.label_lower})):
+            return delete_batch(self, pk_list, using)
+
+    _delete_batch.__wrapped__ = delete_batch  # type: ignore[attr-defined]
+    return _delete_batch
+
+
 def connect() -> None:
     save_table = models.Model._save_table  # type: ignore[attr-defined]
     if not hasattr(save_table, "__wrapped__"):
         models.Model._save_table = _announced_row_by_row(save_table)  # type: ignore[attr-defined]
+    if not hasattr(DeleteQuery.delete_batch, "__wrapped__"):
+        DeleteQuery.delete_batch = _deleted_row_by_row(DeleteQuery.delete_batch)  # type: ignore[method-assign]
     reads.on_write(on_write)
     post_save.connect(on_save, dispatch_uid="django_rt.on_save")
     post_delete.connect(on_delete, dispatch_uid="django_rt.on_delete")
