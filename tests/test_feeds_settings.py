@@ -246,6 +246,23 @@ def test_a_delete_announces_the_tables_whose_rows_no_post_delete_names(fresh_fee
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_querysets_delete_announces_its_rows_alone(fresh_feed):
+    from .testapp.models import Entry
+
+    with override_settings(DJANGO_RT={"CHANGE_FEED": MEMORY}):
+        inbox = Inbox()
+        get_feed().subscribe(inbox)
+        pks = [str(Entry.objects.create(name=f"e{i}").pk) for i in range(3)]
+        inbox.batches.clear()
+        Entry.objects.filter(name__in=["e0", "e2"]).delete()
+    assert len(inbox.batches) == 1  # the collector's one transaction
+    assert sorted(inbox.changes, key=lambda change: change.pk) == [
+        Change("testapp.entry", pks[0], DELETE),
+        Change("testapp.entry", pks[2], DELETE),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_savepoint_drops_its_own_changes_only():
     feed = MemoryFeed()
     inbox = Inbox()
