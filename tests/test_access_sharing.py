@@ -165,3 +165,82 @@ async def test_while_one_check_runs_the_other_connections_wait_for_none():
             assert not first.tasks and not second.tasks
             assert await rt.call(known_by_all([first, second]))
             assert all(s.access_until > time.monotonic() + 4 for s in (first, second))
+
+
+async def test_a_verdict_checked_ahead_is_granted_as_it_comes():
+    await sync_to_async(Entry.objects.create)(name="alpha")
+    with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 1.0}):
+        async with RTClient() as rt:
+            pages = [await rt.open("/aud/list/") for _ in range(3)]
+            sockets = list(rt.hub.clients)
+            for socket in sockets:
+                socket.access_until = time.monotonic() + 0.2  # late in its verdict
+            # Late in the verdict a patch no longer goes the short way...
+            assert not any(socket.writable_until > time.monotonic() for socket in sockets)
+            await sync_to_async(Entry.objects.create)(name="beta")
+            for page in pages:
+                await page.settle()
+                assert "beta" in page.text("#list")
+            renewals = {socket.renewal for socket in sockets} - {None}
+            assert len(renewals) <= 1  # one check for the three
+
+            async def answered() -> None:
+                await asyncio.gather(*renewals)
+                await asyncio.sleep(0)
+
+            await rt.call(answered())
+            # ...and once the check ahead answered, it does again, with no patch between.
+            now = time.monotonic()
+            assert all(socket.access_until > now + 0.5 for socket in sockets)
+            assert all(socket.writable_until > now for socket in sockets)
+            assert all(socket.renewal is None for socket in sockets)
+
+
+async def test_a_refusal_checked_ahead_is_not_granted():
+    await sync_to_async(Entry.objects.create)(name="alpha")
+    with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 5.0}):
+        async with RTClient() as rt:
+            await rt.open("/aud/list/")
+            (socket,) = rt.hub.clients
+            until = socket.access_until = time.monotonic() + 0.5
+
+            async def refused() -> Verdict:
+                return Verdict(time.monotonic() + 5, refused="the page's user changed")
+
+            async def late_patch() -> None:
+                original = socket._verdict
+                socket._verdict = refused
+                try:
+                    assert socket._access_known()  # the current verdict still holds
+                finally:
+                    socket._verdict = original
+                await asyncio.gather(socket.renewal)
+                await asyncio.sleep(0)
+
+            await rt.call(late_patch())
+            # Not granted: it takes effect when the current verdict runs out.
+            assert socket.access_until == until
+            assert socket.renewal is None
+
+
+async def test_a_connection_that_leaves_drops_its_check_ahead():
+    await sync_to_async(Entry.objects.create)(name="alpha")
+    with override_settings(DJANGO_RT={"ACCESS_CHECK_SECONDS": 5.0}):
+        async with RTClient() as rt:
+            first, second = await two_sockets(rt)
+            for socket in (first, second):
+                socket.access_until = time.monotonic() + 0.5
+
+            async def leave() -> asyncio.Future[Verdict]:
+                assert first._access_known() and second._access_known()
+                renewal = first.renewal
+                assert renewal is not None and renewal is second.renewal
+                first.release()
+                assert first.renewal is None
+                await asyncio.gather(renewal)
+                await asyncio.sleep(0)
+                return renewal
+
+            await rt.call(leave())
+            assert first.access_until < time.monotonic() + 1  # not granted after it left
+            assert second.access_until > time.monotonic() + 4

@@ -390,6 +390,9 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.session_alive = False
         self.access_until = 0.0  # monotonic time until which the access verdict holds
         self.access_check: asyncio.Task[bool] | None = None
+        #: The shared check started ahead of this connection's verdict (see
+        #: :meth:`_access_known`), while it runs.
+        self.renewal: asyncio.Future[Verdict] | None = None
         self.outbox_patches = 0
         self.resync_wanted = False
         self.resync_missed: set[str] | None = set()
@@ -470,6 +473,9 @@ class RTConsumer(AsyncWebsocketConsumer):
                 task.cancel()
         self.outbox.clear()
         self.outbox_patches = 0
+        if self.renewal is not None:
+            self.renewal.remove_done_callback(self._renewed)
+            self.renewal = None
         if self.hub is not None:
             self.hub.detach(self)
             self.hub.leave_audiences(self, self.audiences)
@@ -1057,8 +1063,13 @@ class RTConsumer(AsyncWebsocketConsumer):
                 verdict = known_verdict(key)
                 if isinstance(verdict, Verdict) and verdict.until > self.access_until:
                     self._grant(verdict)  # a check that ran ahead, this one's or another's
-                elif verdict is not True:  # True: one runs already
-                    start_verdict(key, self._verdict, margin)
+                elif self.renewal is None:
+                    # One check per key (started now, or running already); its verdict
+                    # is granted as soon as it comes, so that the socket's frames go
+                    # the short way again (``writable_until``) without waiting for
+                    # the next patch to ask.
+                    self.renewal = start_verdict(key, self._verdict, margin)
+                    self.renewal.add_done_callback(self._renewed)
             return True
         if self.token is None or not rt_settings.ACCESS_CHECK_SECONDS:
             return False
@@ -1067,6 +1078,21 @@ class RTConsumer(AsyncWebsocketConsumer):
             return False
         self._grant(verdict)
         return True
+
+    def _renewed(self, future: asyncio.Future[Verdict]) -> None:
+        """A check started ahead of this connection's verdict ended: a fresh verdict
+        that lets the page be shown is granted now; a refusal, an ended session or a
+        failed check take effect when the current verdict runs out (the next patch or
+        event then checks again, see :meth:`allowed`)."""
+        if self.renewal is future:
+            self.renewal = None
+        if self.gone or self.token is None or _failed(future):
+            return
+        verdict = future.result()
+        if verdict.ended or verdict.refused is not None:
+            return
+        if verdict.until > self.access_until and time.monotonic() < verdict.until:
+            self._grant(verdict)
 
     def _grant(self, verdict: Verdict) -> None:
         # Handlers see the user as it is now (its permissions, too).
