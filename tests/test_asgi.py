@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,50 @@ async def test_websocket_path_follows_the_setting():
 def test_bad_setting_refuses_to_build_the_application(value):
     with override_settings(DJANGO_RT=value), pytest.raises(ImproperlyConfigured, match="DJANGO_RT"):
         get_asgi_application()
+
+
+def awaiting(task: Any) -> list[str]:
+    """The coroutines that ``task`` is suspended in, outermost first."""
+    names = []
+    awaited = task.get_coro()
+    while awaited is not None and hasattr(awaited, "cr_code"):
+        names.append(awaited.cr_code.co_qualname)
+        awaited = awaited.cr_await
+    return names
+
+
+async def test_an_open_socket_keeps_its_consumer_alone(application):
+    before = asyncio.all_tasks()
+    communicator = WebsocketCommunicator(application, "/rt/ws/", headers=ORIGIN)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    await asyncio.sleep(0.05)
+    # The middleware (origin, cookies, session, user, routes) made the scope and ended:
+    # the socket waits in its consumer, with no task of its own to read its frames.
+    assert awaiting(communicator.future) == [
+        "ProtocolTypeRouter.__call__",
+        "_WebSocketEntry.__call__",
+        "AsyncConsumer.as_asgi.<locals>.app",
+        "RTConsumer.__call__",
+        "Queue.get",  # the communicator's receive
+    ]
+    assert asyncio.all_tasks() - before == {communicator.future}
+    await communicator.disconnect()
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    seen: list[Any] = []
+
+    async def connect(self) -> None:
+        self.seen.append((self.scope["user"].is_anonymous, "session" in self.scope))
+        await self.accept()
+
+
+async def test_other_routes_still_run_inside_the_middleware():
+    application = get_asgi_application([path("session/", SessionConsumer.as_asgi())])
+    communicator = WebsocketCommunicator(application, "/session/", headers=ORIGIN)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    assert SessionConsumer.seen == [(True, True)]
+    assert "AuthMiddleware.__call__" in awaiting(communicator.future)
+    await communicator.disconnect()

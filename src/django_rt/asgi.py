@@ -55,12 +55,15 @@ def get_asgi_application(websocket_urlpatterns: Sequence[Any] = ()) -> Any:
         http = ASGIStaticFilesHandler(http)
     http = MisroutedHandshakeGuard(http)
     routes = [
-        path(rt_settings.WEBSOCKET_PATH.lstrip("/"), RTConsumer.as_asgi()),  # type: ignore[arg-type]
+        path(rt_settings.WEBSOCKET_PATH.lstrip("/"), _reached),  # type: ignore[arg-type]
         *websocket_urlpatterns,
         # Any other path is refused at the handshake instead of crashing the application.
         re_path(r"", WebsocketDenier.as_asgi()),  # type: ignore[arg-type]
     ]
-    websocket = _ServerSend(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))))
+    websocket = _WebSocketEntry(
+        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))),
+        RTConsumer.as_asgi(),
+    )
     application = ProtocolTypeRouter({"http": http, "websocket": websocket})
     setattr(application, ROUTED_PATH_ATTRIBUTE, rt_settings.WEBSOCKET_PATH)
     return application
@@ -124,11 +127,38 @@ class MisroutedHandshakeGuard:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
-class _ServerSend:
-    """Puts the server's ``send`` in the WebSocket's scope (``SERVER_SEND``)."""
+#: The scope key under which :class:`_WebSocketEntry` learns the scope that the
+#: middleware made for a socket of django-rt's route (see :func:`_reached`).
+_REACHED = "django_rt.reached"
 
-    def __init__(self, application: Any) -> None:
-        self.application = application
+
+async def _reached(scope: Any, receive: Any, send: Any) -> None:
+    """The end of the middleware for a socket of django-rt's route: the scope as the
+    origin check, the session, the user and the route made it goes back to
+    :class:`_WebSocketEntry`, which runs the consumer."""
+    scope[_REACHED].append(scope)
+
+
+class _WebSocketEntry:
+    """The WebSocket side of :func:`get_asgi_application`.
+
+    It puts the server's ``send`` in the scope (``SERVER_SEND``) and runs the middleware
+    (origin, cookies, session, user, routes). A socket of another route stays inside
+    it as Channels runs it. A socket of django-rt's route comes back out once the
+    middleware has made its scope, and its consumer runs from here: the middleware's
+    coroutines, each with a copy of the scope, end instead of waiting as long as the
+    page is open. Their ``send`` wrappers act on HTTP responses only, and the consumer
+    sends through the server's own ``send`` (the session's wrapper saves a session on
+    ``http.response.start``; nothing else wraps it)."""
+
+    def __init__(self, middleware: Any, consumer: Any) -> None:
+        self.middleware = middleware
+        self.consumer = consumer
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.application({**scope, SERVER_SEND: send}, receive, send)
+        reached: list[dict[str, Any]] = []
+        await self.middleware({**scope, SERVER_SEND: send, _REACHED: reached}, receive, send)
+        if reached:
+            made = reached[0]
+            del made[_REACHED]
+            await self.consumer(made, receive, send)

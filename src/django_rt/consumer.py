@@ -40,12 +40,14 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Generic, TypeVar, cast, overload
 from urllib.parse import unquote
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
@@ -353,6 +355,39 @@ class RTConsumer(AsyncWebsocketConsumer):
     #: The socket fell too far behind: its waiting patches make way for a resync.
     outbox_overflow: _Writability[bool] = _Writability()
 
+    # An open page keeps one of these: its own attributes in slots, not in a dict of
+    # their own (those with a class default, and Channels', stay in the instance dict).
+    __slots__ = (
+        "writable_until",
+        "outbox",
+        "_gone",
+        "_ending",
+        "_outbox_overflow",
+        "_flushing",
+        "_access_fresh",
+        "_access_until",
+        "send_now",
+        "bucket",
+        "log_budget",
+        "closing",
+        "busy",
+        "joining",
+        "join_late",
+        "close_when_idle",
+        "session",
+        "csrf_token",
+        "session_alive",
+        "access_check",
+        "renewal",
+        "outbox_patches",
+        "resync_wanted",
+        "resync_missed",
+        "resync_at",
+        "resyncing",
+        "tasks",
+        "timers",
+    )
+
     view: RTView | FunctionView | None = None
     audiences: set[str] | frozenset[str] = frozenset()
     request: HttpRequest | None = None
@@ -372,8 +407,9 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.writable_until = 0.0
         #: Frames waiting for the socket, in order: (the encoded frame, whether it is a
         #: patch). Patches wait for the page's access check; beyond ``OUTBOX_LIMIT`` of
-        #: them the socket is too slow, and they are dropped for a resync.
-        self.outbox: deque[tuple[str, bool]] = deque()
+        #: them the socket is too slow, and they are dropped for a resync. Made when a
+        #: frame first has to wait: most sockets never need one.
+        self.outbox: deque[tuple[str, bool]] | tuple[()] = ()
         self._gone = self._ending = self._outbox_overflow = False
         self._flushing: asyncio.Task[None] | None = None
         self._access_fresh = 0.0
@@ -395,15 +431,30 @@ class RTConsumer(AsyncWebsocketConsumer):
         self.renewal: asyncio.Future[Verdict] | None = None
         self.outbox_patches = 0
         self.resync_wanted = False
-        self.resync_missed: set[str] | None = set()
+        self.resync_missed: frozenset[str] | set[str] | None = frozenset()
         self.resync_at = 0.0
         self.resyncing: asyncio.Task[None] | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks: set[asyncio.Task[Any]] | frozenset[asyncio.Task[Any]] = frozenset()
         self.timers: list[asyncio.TimerHandle] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels' loop (``AsyncConsumer.__call__``) awaits the socket's messages in a
+        # task of their own, one ``asyncio.wait`` per message, and opens a channel of
+        # the project's channel layer when there is one; this consumer needs no channel
+        # (the hub brings its changes) and handles its messages one after the other
+        # either way, so it reads them itself: an open page keeps one coroutine.
+        self.scope = scope
+        self.channel_layer = None  # type: ignore[assignment]
+        self.base_send = send
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+                # Between two frames the loop runs what is ready (what the frame started,
+                # other sockets), as with Channels' loop: frames that came together are
+                # not handled in one go.
+                await asyncio.sleep(0)
+        except StopConsumer:
+            pass
         finally:  # whatever ended the connection: an error, a cancellation, a close
             self.gone = True
             self.release()
@@ -471,7 +522,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         for task in self.tasks:
             if task is not current:
                 task.cancel()
-        self.outbox.clear()
+        self.outbox = ()
         self.outbox_patches = 0
         if self.renewal is not None:
             self.renewal.remove_done_callback(self._renewed)
@@ -491,8 +542,11 @@ class RTConsumer(AsyncWebsocketConsumer):
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A task of this connection: cancelled when it ends."""
         task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        tasks = self.tasks
+        if not isinstance(tasks, set):
+            tasks = self.tasks = set()
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         return task
 
     async def end(
@@ -509,7 +563,8 @@ class RTConsumer(AsyncWebsocketConsumer):
         if after:
             # A later release() (the join's, the disconnect's) must not cancel the close.
             self.closing = asyncio.current_task()
-            self.tasks.discard(self.closing)
+            if isinstance(self.tasks, set):
+                self.tasks.discard(self.closing)
             await asyncio.sleep(after)
         for text in waiting:  # replies and errors already queued, not patches
             await self._write(text)
@@ -728,6 +783,8 @@ class RTConsumer(AsyncWebsocketConsumer):
                 self.outbox_patches = 0
                 self.outbox_overflow = True
             self.outbox_patches += 1
+        if not isinstance(self.outbox, deque):
+            self.outbox = deque()
         self.outbox.append((text, patch))
         if self.flushing is None:
             self.flushing = self.spawn(self._flush_outbox())
@@ -1233,12 +1290,16 @@ class RTConsumer(AsyncWebsocketConsumer):
                 wait = self.resync_at - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                missed, self.resync_missed, self.resync_wanted = self.resync_missed, set(), False
+                missed, self.resync_missed, self.resync_wanted = (
+                    self.resync_missed,
+                    frozenset(),
+                    False,
+                )
                 self.resync_at = time.monotonic() + rt_settings.RESYNC_SECONDS
                 if not await self.allowed():
                     return
 
-                def render(missed: set[str] | None = missed) -> list[dict[str, Any]]:
+                def render(missed: AbstractSet[str] | None = missed) -> list[dict[str, Any]]:
                     with page.lock:
                         before = page.html
                         after = page.render(evaluate_fresh)  # the querysets' caches hold the past

@@ -12,6 +12,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -221,7 +222,7 @@ def page_patch(before: str, after: str) -> list[dict[str, Any]]:
     return ops + ([morph_op(after)] if body is None else body)
 
 
-def resync_patch(before: str, after: str, missed: set[str] | None) -> list[dict[str, Any]]:
+def resync_patch(before: str, after: str, missed: AbstractSet[str] | None) -> list[dict[str, Any]]:
     """What brings a browser that showed ``before``, except the regions ``missed``
     (``None``: unknown), to ``after``: :func:`page_patch`, plus the top-level regions that
     hold a missed one, whole (the browser still has their markers); a morph when that is
