@@ -318,15 +318,20 @@ class Session:
         self.alone_cpu = cpu_delta(before, self.stack.cpu()) / 5
 
     async def join(self, load: Load, count: int) -> dict[str, Any]:
+        pages, figures = await self.load_pages(count)
+        figures.update(await load.open(self.stack.protocol, self.stack.endpoints(), count, pages))
+        return figures
+
+    async def load_pages(self, count: int) -> tuple[list[Page | None], dict[str, Any]]:
+        """The pages that ``count`` sockets join with: one GET per page up to --gets
+        page loads; beyond, sockets share them (each socket still joins on its own: the
+        server runs the view for every join)."""
         stack = self.stack
-        endpoints = stack.endpoints()
         pages: list[Page | None] = []
         figures: dict[str, Any] = {}
         if stack.loads_pages:
-            # One GET per page up to --gets page loads; beyond, sockets share them (each
-            # socket still joins on its own: the server runs the view for every join).
             loads = min(count, self.args.gets)
-            loads += (-loads) % len(endpoints)  # socket i goes to the server of its page
+            loads += (-loads) % len(stack.endpoints())  # socket i goes to the server of its page
             before = stack.cpu()
             started = time.perf_counter()
             ports = stack.page_ports()
@@ -337,18 +342,18 @@ class Session:
             figures["page_load_wall_s"] = round(time.perf_counter() - started, 3)
             figures["page_load_cpu_ms"] = round(cpu_delta(before, stack.cpu()) / loads * 1000, 3)
             self.handler = pages[0].handler("#ping") if pages[0] is not None else "ping"
-        figures.update(await load.open(stack.protocol, endpoints, count, pages))
-        return figures
+        return pages, figures
 
     async def open_pages(self) -> None:
+        """The join storm: every page joins at once. The server's memory per page is
+        its RSS after the storm (and a second for what the joins left to do) over its
+        RSS once the pages were loaded: the page loads' own memory is not counted."""
         stack = self.stack
+        pages, opened = await self.load_pages(self.pages)
         before_rss = stack.rss()
         before = stack.cpu()
-        opened = await self.join(self.load, self.pages)
-        # The join's own CPU, without the page loads.
+        opened.update(await self.load.open(stack.protocol, stack.endpoints(), self.pages, pages))
         joins_cpu = cpu_delta(before, stack.cpu())
-        if "page_load_cpu_ms" in opened:
-            joins_cpu -= opened["page_load_cpu_ms"] / 1000 * opened["page_loads"]
         await asyncio.sleep(1.0)  # what the joins left to do
         after_rss = stack.rss()
         self.record(
