@@ -200,3 +200,18 @@ def test_rounds_give_medians_and_the_median_of_each_rounds_ratio() -> None:
     cpu = next(r for r in ratios(results) if r["figure"] == "rename CPU/change")
     # The rounds' ratios are 3.0, 1.0 and 3.0: their median, not the medians' 20 / 10.
     assert cpu["asgi"] == 3.0 and cpu["asgi_range"] == [1.0, 3.0]
+
+
+def test_trace_memory_counts_the_python_heap_of_each_page(tmp_path: Path) -> None:
+    results = tmp_path / "fanout.json"
+    argv = [sys.executable, "bench/fanout.py", "--pages", str(PAGES), "--stacks", "django-rt"]
+    argv += ["--scenarios", "rename", "--changes", "3", "--budget", "1", "--trace-memory"]
+    argv += ["--json", str(results), "--plot", ""]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, f"bench/fanout.py failed:\n{done.stdout}\n{done.stderr}"
+    join = [r for r in json.loads(results.read_text())["results"] if r["scenario"] == "join"]
+    (figures,) = join
+    # Each open page holds something (its socket, its consumer), and not megabytes.
+    assert 1 < figures["traced_kib_per_page"] < 1024, figures
+    assert "traced KiB/page" in done.stdout

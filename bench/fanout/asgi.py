@@ -1,7 +1,17 @@
 """The benchmark's Django server: django-rt's application, plus the naive baseline's
-WebSocket route."""
+WebSocket route.
+
+With ``BENCH_TRACE_MEMORY`` set, ``tracemalloc`` counts what the process holds from its
+start (``GET /bench/traced/`` answers it).
+"""
+
+import os
+import tracemalloc
 
 import django
+
+if os.environ.get("BENCH_TRACE_MEMORY"):  # bench/fanout.py --trace-memory
+    tracemalloc.start()
 
 django.setup(set_prefix=False)
 

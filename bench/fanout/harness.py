@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .httpcall import checked
 from .load import Client, Load, Page, load_page
 from .load import run as run_loop
 from .stacks import NODE_DIR, ROOT, STACKS, Stack, cpu_delta
@@ -82,6 +83,8 @@ class Run:
                 {"database": self.database, "feed": feed, "redis": self.redis}
             ),
         )
+        if self.args.trace_memory:
+            env["BENCH_TRACE_MEMORY"] = "1"
         return env
 
     def log(self, stack: str, name: str) -> Path:
@@ -350,12 +353,19 @@ class Session:
         RSS once the pages were loaded: the page loads' own memory is not counted."""
         stack = self.stack
         pages, opened = await self.load_pages(self.pages)
+        before_traced = await self.traced()
         before_rss = stack.rss()
         before = stack.cpu()
         opened.update(await self.load.open(stack.protocol, stack.endpoints(), self.pages, pages))
         joins_cpu = cpu_delta(before, stack.cpu())
         await asyncio.sleep(1.0)  # what the joins left to do
         after_rss = stack.rss()
+        if before_traced is not None:
+            after_traced = await self.traced()
+            assert after_traced is not None
+            opened["traced_kib_per_page"] = round(
+                (after_traced - before_traced) / self.pages / 1024, 2
+            )
         self.record(
             "join",
             join_wall_s=round(opened.pop("wall_s"), 3),
@@ -365,6 +375,19 @@ class Session:
             rss_mib_after=round(after_rss / 2**20, 1),
             **opened,
         )
+
+    async def traced(self) -> int | None:
+        """The Python heap of the stack's servers (``--trace-memory``, django-rt's
+        servers): what ``tracemalloc`` counts, garbage collected; else None."""
+        if not (self.args.trace_memory and self.stack.loads_pages):
+            return None
+        total = 0
+        for port in self.stack.page_ports():
+            answer = await checked(port, "GET", "/bench/traced/")
+            if answer["traced"] is None:
+                return None
+            total += answer["traced"]
+        return total
 
     async def one_change(self, load: Load, op: str) -> tuple[list[float], int, dict[str, Any]]:
         """One change awaited at every socket: the latencies, the sockets that missed it."""
@@ -785,6 +808,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plot", default="docs/fanout.png", help="PNG plot ('' for none)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
     parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="django-rt's servers run tracemalloc: the joins' table shows the Python heap "
+        "each page keeps (every figure of such a run is slower; measure them apart)",
+    )
+    parser.add_argument(
         "--pin",
         choices=("auto", "off"),
         default="auto",
@@ -1085,6 +1114,7 @@ def print_report(report: dict[str, Any]) -> None:
             ("join p50 ms", "join_p50_ms"),
             ("CPU ms/page", "join_cpu_ms_per_page"),
             ("KiB/page", "memory_kib_per_page"),
+            ("traced KiB/page", "traced_kib_per_page"),
             ("RSS MiB after", "rss_mib_after"),
         ],
         [r for r in results if r["scenario"] == "join"],

@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.EntriesView.as_view()),
     path("bench/write/", views.write),
+    path("bench/traced/", views.traced),
 ]

@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import threading
 import time
+import tracemalloc
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -92,6 +94,15 @@ def write(request: HttpRequest) -> JsonResponse:
     if data.get("publish"):
         publisher().publish(data["publish"], sized_frame(data["seq"], data["name"], data["size"]))
     return JsonResponse(done)
+
+
+def traced(request: HttpRequest) -> JsonResponse:
+    """What Python's heap holds now, garbage collected, while ``tracemalloc`` runs
+    (``--trace-memory``); ``null`` otherwise."""
+    if not tracemalloc.is_tracing():
+        return JsonResponse({"traced": None})
+    gc.collect()
+    return JsonResponse({"traced": tracemalloc.get_traced_memory()[0]})
 
 
 class Naive:
