@@ -1137,18 +1137,17 @@ class RTConsumer(AsyncWebsocketConsumer):
         return True
 
     def _renewed(self, future: asyncio.Future[Verdict]) -> None:
-        """A check started ahead of this connection's verdict ended: a fresh verdict
-        that lets the page be shown is granted now; a refusal, an ended session or a
-        failed check take effect when the current verdict runs out (the next patch or
-        event then checks again, see :meth:`allowed`)."""
+        """A check started ahead of this connection's verdict ended: the fresh verdict
+        is granted now, as the next patch would take it (:meth:`_access_known`); a
+        refusal, an ended session or a failed check take effect when the current
+        verdict runs out (the next patch or event then checks again, see
+        :meth:`allowed`)."""
         if self.renewal is future:
             self.renewal = None
-        if self.gone or self.token is None or _failed(future):
+        if self.gone or self.token is None:
             return
-        verdict = future.result()
-        if verdict.ended or verdict.refused is not None:
-            return
-        if verdict.until > self.access_until and time.monotonic() < verdict.until:
+        verdict = known_verdict(self._access_key())
+        if isinstance(verdict, Verdict) and verdict.until > self.access_until:
             self._grant(verdict)
 
     def _grant(self, verdict: Verdict) -> None:
