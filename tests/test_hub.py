@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
+from django.template import Template
 from django.test.utils import CaptureQueriesContext
 
 from django_rt import hub as hub_module
@@ -126,6 +127,38 @@ async def test_a_deleted_row_outside_a_list_refreshes_the_page():
     changes = [Change("testapp.author", str(pk), DELETE)]
     await hub.process(changes)
     assert client.refreshed == 1
+
+
+async def test_a_page_that_shows_a_rows_key_alone_hears_of_its_delete_alone():
+    """A row's key stays while the row exists: its saves do not concern a page that
+    shows nothing else of it; its delete does, and so does a change to its whole table
+    (which may have deleted it)."""
+    entry = await sync_to_async(Entry.objects.create)(name="x")
+    hub = Hub.current()
+    hub.unsubscribe()  # only the changes below
+    template = Template('<a href="/e/{{ entry.pk }}/">{{ entry.id }}</a>')
+    client = await sync_to_async(FakeClient)(template=template, entry=entry)
+    hub.reindex(client)
+    key = str(entry.pk)
+    assert hub.rows == {"testapp.entry": {key}}
+    assert hub.affected([Change("testapp.entry", key)]) == set()
+    assert hub.affected([Change("testapp.entry", "")]) == {client}
+    await sync_to_async(entry.delete)()
+    await hub.process([Change("testapp.entry", key, DELETE)])
+    assert client.refreshed == 1
+
+
+async def test_a_row_stays_in_the_rows_index_while_its_content_or_its_key_is_read():
+    hub = Hub.current()
+    (client,) = await clients_on(hub, 1, template="testapp/example.html", entries=[])
+    content, key = ("i", "testapp.entry", "7"), ("e", "testapp.entry", "7")
+    hub._index(client.page, frozenset({content, key}))
+    hub._index(client.page, frozenset({content}))
+    assert hub.rows == {"testapp.entry": {"7"}}
+    hub._index(client.page, frozenset({key}))
+    assert hub.rows == {"testapp.entry": {"7"}}
+    hub._index(client.page, frozenset())
+    assert hub.rows == {}
 
 
 def test_query_cache_runs_each_query_once():

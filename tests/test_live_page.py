@@ -84,6 +84,7 @@ class Page:
             for (model, pk), row in batch.instances.items()
             if ("i", model, pk) in dependencies
             or (row is not None and ("t", model) in dependencies)
+            or (row is None and ("e", model, pk) in dependencies)
         }
         return self.live.update(batch)
 
@@ -113,6 +114,47 @@ def rows() -> list[Entry]:
         Entry.objects.create(name="b", position=2),
         Entry.objects.create(name="c", position=3),
     ]
+
+
+# a row's key ---------------------------------------------------------------------------
+
+
+def test_a_rows_key_in_an_attribute_leaves_the_rest_of_the_page_alone(
+    rows: list[Entry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No region can hold a value inside a tag: the page itself reads the row's key
+    there. The key stays while the row exists, so a rename renders the name's region
+    alone, not the whole page."""
+    a = rows[0]
+    source = '<p id="e-{{ entry.pk }}" data-id="{{ entry.id }}">{{ entry.name }}</p>'
+    page = Page(source, lambda: {"entry": Entry.objects.get(pk=a.pk)})
+    assert page.live.page_reads == {("e", "testapp.entry", str(a.pk))}
+    whole = []
+    monkeypatch.setattr(page.live, "rerender", lambda *args: whole.append(args))
+    a.name = "renamed"
+    a.save()
+    assert page.update(changes(a)) == [region_op("1", "renamed")]
+    assert whole == []
+    page.assert_fresh()
+
+
+def test_a_deleted_row_whose_key_the_page_shows_runs_the_view_again(rows: list[Entry]) -> None:
+    """What shows a row's key learns of its delete: the page's own attribute, and a
+    region that shows the key alone."""
+    a, b, _ = rows
+    for source, entry in (('<a href="/e/{{ entry.pk }}/">x</a>', a), ("<b>{{ entry.id }}</b>", b)):
+        page = Page(source, lambda entry=entry: {"entry": entry})
+        with pytest.raises(NeedsRefresh):
+            page.update(changes(deleted=delete(entry)))
+
+
+def test_a_list_item_that_shows_its_rows_key_reads_its_own_row_alone(rows: list[Entry]) -> None:
+    source = '<ul>{% for e in entries %}<li id="e{{ e.pk }}">{{ e.name }}</li>{% endfor %}</ul>'
+    page = Page(source, lambda: {"entries": entries()})
+    assert page.live.regions["1"].items_read_more is False
+    a = rows[0]
+    assert page.update(changes(deleted=delete(a))) == [list_op("1", [r.pk for r in rows[1:]], {})]
+    page.assert_fresh()
 
 
 # rows of a list --------------------------------------------------------------------------
@@ -179,11 +221,13 @@ def test_a_row_that_left_the_list_concerns_it_no_more(
     source = '<ul>{% for e in entries %}<li id="e{{ e.pk }}">{{ e.name }}</li>{% endfor %}</ul>'
     page = Page(source, lambda: {"entries": entries().filter(position__lt=3)})
     a, b, _ = rows
-    assert ("i", "testapp.entry", str(b.pk)) in page.live.regions["1"].deps  # its id
+    assert ("e", "testapp.entry", str(b.pk)) in page.live.regions["1"].deps  # its id
     b.position = 5
     b.save()
     assert page.update(changes(b)) == [list_op("1", [a.pk], {})]
-    assert ("i", "testapp.entry", str(b.pk)) not in page.live.dependencies()
+    assert {("i", "testapp.entry", str(b.pk)), ("e", "testapp.entry", str(b.pk))}.isdisjoint(
+        page.live.dependencies()
+    )
     renders = []
     monkeypatch.setattr("django_rt.live.page.rerender", lambda *a, **k: renders.append(a))
     assert page.update(changes(deleted=delete(b))) == []

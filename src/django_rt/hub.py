@@ -30,7 +30,7 @@ from .changes import DELETE, Change, get_feed, needs_resync
 from .conf import rt_settings
 from .live import audience, reads
 from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
-from .live.proxies import Dependency
+from .live.proxies import ROW_KINDS, Dependency
 from .protocol import Frame, Key, PatchKey, PatchOp, encode
 from .sessions import SESSION_LABEL
 from .workers import run_in_hub_thread
@@ -283,6 +283,10 @@ class QueryCache:
         return cached[0]
 
 
+#: A row's content and existence: the rows index keeps a row while either is indexed.
+_OTHER_ROW_KIND = {"i": "e", "e": "i"}
+
+
 class Hub:
     """Routes changes from the feed to the pages of one event loop."""
 
@@ -468,7 +472,7 @@ class Hub:
             pages = self.index.get(dependency)
             if pages is None:
                 pages = self.index[dependency] = set()
-                if dependency[0] == "i":
+                if dependency[0] in ROW_KINDS:
                     self.rows.setdefault(dependency[1], set()).add(dependency[2])
             pages.add(page)
         if new:
@@ -482,7 +486,8 @@ class Hub:
             pages.discard(page)
             if not pages:
                 del self.index[dependency]
-                if dependency[0] == "i":
+                kind = dependency[0]
+                if kind in ROW_KINDS and (_OTHER_ROW_KIND[kind], *dependency[1:]) not in self.index:
                     pks = self.rows.get(dependency[1])
                     if pks is not None:
                         pks.discard(dependency[2])
@@ -680,9 +685,12 @@ class Hub:
             pages.update(index.get(("t", change.model), ()))
             if change.pk:
                 pages.update(index.get(("i", change.model, change.pk), ()))
-            else:
+                if change.kind == DELETE:
+                    pages.update(index.get(("e", change.model, change.pk), ()))
+            else:  # any of the rows pages show: each may be gone
                 for pk in self.rows.get(change.model, ()):
                     pages.update(index.get(("i", change.model, pk), ()))
+                    pages.update(index.get(("e", change.model, pk), ()))
         return pages
 
     def affected(self, changes: Sequence[Change]) -> set[Client]:
@@ -856,9 +864,11 @@ class Hub:
                 continue
             # A row no page shows yet is fetched too when a page's query reads its
             # table: with it, a list that it enters needs the keys of its query alone.
-            if ("i", change.model, change.pk) not in self.index and (
-                change.kind == DELETE or ("t", change.model) not in self.index
-            ):
+            shown = ("i", change.model, change.pk) in self.index
+            if change.kind == DELETE:
+                if not shown and ("e", change.model, change.pk) not in self.index:
+                    continue
+            elif not shown and ("t", change.model) not in self.index:
                 continue
             if change.kind == DELETE:
                 rows[(change.model, change.pk)] = None

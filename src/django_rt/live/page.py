@@ -25,7 +25,7 @@ from ..protocol import Marker, PatchKey, PatchOp
 from . import audience
 from .analysis import POSITIONAL
 from .diff import comparable, diff, parse, region_op
-from .proxies import VIEW, Dependency, label, own_columns_only
+from .proxies import ROW_KINDS, VIEW, Dependency, label, own_columns_only
 from .recorder import (
     LIST,
     Region,
@@ -101,8 +101,10 @@ class Changes:
         return primary_keys(queryset)
 
     def dependencies(self) -> Iterable[Dependency]:
-        for model, pk in self.instances:
+        for (model, pk), row in self.instances.items():
             yield ("i", model, pk)
+            if row is None:  # what showed its key alone learns of it too
+                yield ("e", model, pk)
         for model in self.tables:
             yield ("t", model)
 
@@ -540,6 +542,7 @@ class LivePage:
             proxy = self.registry.get(row_dependency)
             if row is None:
                 deleted.add(row_dependency)
+                deleted.add(("e", model, pk))
             elif proxy is not None:
                 if changes.row_hash(row) == row_hash(object.__getattribute__(proxy, "_rt_wrapped")):
                     # The same content (a table-wide change that left this row alone, a
@@ -558,6 +561,11 @@ class LivePage:
                 else:
                     lists.add(region_id)
         if PAGE in hit:
+            if not context_read and any(PAGE in self.index.get(row, ()) for row in deleted):
+                # The page itself showed a row that is gone: only the view knows what
+                # it shows instead.
+                self.refreshing = changes
+                raise NeedsRefresh
             return self.rerender(changes.evaluate)
         lists -= hit
         ops, rendered = self._update_lists(lists, hit, changes)
@@ -678,7 +686,7 @@ class LivePage:
                 new.deps = frozenset(
                     dep
                     for dep in new.deps
-                    if not (dep[0] == "i" and dep[1] == model and item_key(dep[2]) in left)
+                    if not (dep[0] in ROW_KINDS and dep[1] == model and item_key(dep[2]) in left)
                 )
             self._replace(region, new, nested)
             rendered |= {f"{region_id}{Marker.ITEM}{key}" for key in again}

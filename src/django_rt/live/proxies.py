@@ -6,6 +6,9 @@ A read is recorded as a dependency of the template node being rendered (see
 
 - ``("i", "app.model", "pk")``: any attribute, method, property or ``str()`` of an
   instance;
+- ``("e", "app.model", "pk")``: its primary key alone (``{{ entry.pk }}``,
+  ``{{ entry.id }}``): a row's key does not change while the row exists, so only its
+  deletion concerns what shows the key;
 - ``("t", "app.model")``: iterating, counting, indexing or testing a queryset, or any
   method of a related manager that runs a query;
 - ``("v",)``: any attribute of the view (``{{ view.counter }}``).
@@ -30,6 +33,8 @@ from . import reads, recorder
 
 Dependency = tuple[str, ...]
 VIEW: Dependency = ("v",)
+#: The kinds of dependency on one row: its content, its existence.
+ROW_KINDS = ("i", "e")
 
 
 def label(model: type[Model] | Model) -> str:
@@ -41,6 +46,13 @@ def instance_dependency(instance: Model) -> Dependency | None:
     if instance.pk is None:
         return None
     return ("i", label(instance), str(instance.pk))
+
+
+def exists_dependency(instance: Model) -> Dependency | None:
+    """What reading ``instance``'s primary key depends on: that the row exists."""
+    if instance.pk is None:
+        return None
+    return ("e", label(instance), str(instance.pk))
 
 
 def table_dependency(model: type[Model]) -> Dependency:
@@ -315,6 +327,14 @@ class RTModelProxy(_ObjectProxy):
 
     def _rt_read(self) -> None:
         recorder.read(instance_dependency(object.__getattribute__(self, "_rt_wrapped")))
+
+    def __getattr__(self, name: str) -> Any:
+        wrapped = object.__getattribute__(self, "_rt_wrapped")
+        if name == "pk" or name == wrapped._meta.pk.attname:
+            # The row's key: the same for as long as the row exists.
+            recorder.read(exists_dependency(wrapped))
+            return getattr(wrapped, name)
+        return _ObjectProxy.__getattr__(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(object.__getattribute__(self, "_rt_wrapped"), name, value)

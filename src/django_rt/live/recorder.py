@@ -604,7 +604,7 @@ def render_items(
 ) -> dict[str, str]:
     """Render the loop body for ``rows`` (at ``positions`` of a loop of ``length``),
     each in its item frame; their reads go to ``frame``. Key -> item HTML, in order."""
-    from .proxies import instance_dependency, unwrap
+    from .proxies import exists_dependency, instance_dependency, unwrap
 
     session.started = True
     parentloop = context.get("forloop", {})
@@ -626,7 +626,7 @@ def render_items(
             items[key] = "".join(child.render_annotated(context) for child in node.nodelist_loop)
         finally:
             session.frames.pop()
-        if not item_frame.deps <= {instance_dependency(row)}:
+        if not item_frame.deps <= {instance_dependency(row), exists_dependency(row)}:
             frame.items_read_more = True
         frame.deps |= item_frame.deps
     return items
