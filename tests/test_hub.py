@@ -10,11 +10,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.template import Template
+from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
 
 from django_rt import hub as hub_module
 from django_rt.changes import DELETE, Change
-from django_rt.hub import Hub, QueryCache
+from django_rt.hub import Hub, QueryCache, RowsQuery
 from django_rt.live.page import LivePage
 
 from .testapp.models import Author, Entry
@@ -159,6 +160,54 @@ async def test_a_row_stays_in_the_rows_index_while_its_content_or_its_key_is_rea
     assert hub.rows == {"testapp.entry": {"7"}}
     hub._index(client.page, frozenset())
     assert hub.rows == {}
+
+
+def _fields(row):
+    return {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("kind", ["entry", "user", "label", "shop"])
+def test_rows_refetched_through_a_compiled_query_are_the_orms(kind, monkeypatch):
+    """Keys of every kind (integers, text, a parent's key), columns with converters (a
+    user's dates): the same rows as ``filter(pk__in=...)`` gives, compiled once."""
+    from django.contrib.auth.models import User
+
+    from .testapp.models import Label, Shop
+
+    monkeypatch.setattr(RowsQuery, "_compiled", {})
+    make = {
+        "entry": lambda n: Entry.objects.create(name=f"e{n}", position=n),
+        "user": lambda n: User.objects.create_user(f"u{n}", last_login=timezone.now()),
+        "label": lambda n: Label.objects.create(code=f"a.b-{n} %", name=f"label {n}"),
+        "shop": lambda n: Shop.objects.create(name=f"shop {n}", kind="books"),
+    }[kind]
+    rows = [make(n) for n in range(3)]
+    model = type(rows[0])
+    pks = [str(row.pk) for row in rows[:2]]
+    with CaptureQueriesContext(connection) as orm:
+        expected = list(model._base_manager.filter(pk__in=pks))
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as compiled:
+            found = RowsQuery.rows(model, pks)
+        assert [q["sql"] for q in compiled] == [q["sql"] for q in orm]
+        assert sorted(map(_fields, found), key=str) == sorted(map(_fields, expected), key=str)
+        assert all(not row._state.adding and row._state.db == "default" for row in found)
+    assert isinstance(RowsQuery._compiled[(model, 2, "default")], RowsQuery)
+
+
+def test_rows_whose_base_manager_filters_are_refetched_through_the_orm(monkeypatch):
+    """A base manager of its own may add conditions (here: soft-deleted rows left out)
+    or make another query at each call: its rows take the ORM's query each time."""
+    from .testapp.models import Item
+
+    monkeypatch.setattr(RowsQuery, "_compiled", {})
+    monkeypatch.setattr(Item._meta, "base_manager", Item.objects)
+    kept, gone = Item.everything.create(name="kept"), Item.everything.create(name="gone")
+    gone.deleted = True
+    gone.save()
+    assert [row.pk for row in RowsQuery.rows(Item, [str(kept.pk)])] == [kept.pk]
+    assert RowsQuery.rows(Item, [str(gone.pk)]) == []
+    assert RowsQuery._compiled[(Item, 1, "default")] is None
 
 
 def test_query_cache_runs_each_query_once():

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connections
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import Manager, Model, Prefetch, QuerySet
 
 from .broadcasting import BROADCAST_LABEL, decode
 from .changes import DELETE, Change, get_feed, needs_resync
@@ -240,6 +240,78 @@ class KeysQuery:
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
         return [row[0] for row in rows]
+
+
+#: Batches of at most this many rows of a model refetch through a compiled query
+#: (:class:`RowsQuery`), one per number of rows; larger ones build their query.
+COMPILED_ROWS = 16
+
+
+class RowsQuery:
+    """``model._base_manager.filter(pk__in=pks)`` for a number of keys, its SQL compiled
+    once and run with each batch's keys, through the database connection's own cursor
+    and the columns' converters, each row made as the ORM makes it
+    (``Model.from_db``). Building a query costs more than running it: a lone change
+    refetches its row at every save.
+
+    A model whose query may not be that plain (a base manager of its own, whose
+    ``get_queryset()`` may add conditions or change by call) is refetched through the
+    ORM, as is a query whose parameters are not the keys alone."""
+
+    __slots__ = ("compiler", "converters", "init", "sql", "using")
+
+    _compiled: ClassVar[dict[tuple[type[Model], int, str], RowsQuery | None]] = {}
+
+    def __init__(self, model: type[Model], pks: list[Any], using: str) -> None:
+        """Compiles the query for ``pks`` (raises ``ValueError`` if it is not plain)."""
+        if type(model._base_manager).get_queryset is not Manager.get_queryset:
+            raise ValueError(f"{model._meta.label}'s base manager makes its own query")
+        queryset = model._base_manager.db_manager(using).filter(pk__in=pks)
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        if list(params) != _key_parameters(model, pks, using) or (
+            compiler.annotation_col_map or compiler.klass_info.get("related_klass_infos")
+        ):
+            raise ValueError(f"{model._meta.label}'s rows need their own query")
+        fields = compiler.klass_info["select_fields"]
+        columns = compiler.select[fields[0] : fields[-1] + 1]
+        self.sql, self.using, self.compiler = sql, using, compiler
+        self.init = [column[0].target.attname for column in columns]
+        self.converters = compiler.get_converters([column[0] for column in columns])
+
+    @classmethod
+    def rows(cls, model: type[Model], pks: list[Any]) -> list[Model]:
+        """The rows of ``model`` whose keys are ``pks`` (distinct), as they are now."""
+        using = model._base_manager.db
+        if len(pks) > COMPILED_ROWS:
+            return list(model._base_manager.db_manager(using).filter(pk__in=pks))
+        key = (model, len(pks), using)
+        if key not in cls._compiled:
+            try:
+                cls._compiled[key] = cls(model, pks, using)
+            except (ValueError, EmptyResultSet):
+                cls._compiled[key] = None
+        query = cls._compiled[key]
+        if query is None:
+            return list(model._base_manager.db_manager(using).filter(pk__in=pks))
+        return query(model, pks)
+
+    def __call__(self, model: type[Model], pks: list[Any]) -> list[Model]:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, _key_parameters(model, pks, self.using))
+            rows: Iterable[Any] = cursor.fetchall()
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        return [model.from_db(self.using, self.init, row) for row in rows]
+
+
+def _key_parameters(model: type[Model], pks: list[Any], using: str) -> list[Any]:
+    """The parameters ``filter(pk__in=pks)`` passes the database: each key prepared
+    as the lookup prepares it."""
+    field, connection = model._meta.pk, connections[using]
+    return [
+        field.get_db_prep_value(field.get_prep_value(pk), connection, prepared=True) for pk in pks
+    ]
 
 
 class QueryCache:
@@ -882,7 +954,7 @@ class Hub:
             found: dict[str, Model] = {}
             for start in range(0, len(listed), REFETCH_CHUNK):  # within any database's limits
                 chunk = listed[start : start + REFETCH_CHUNK]
-                found.update((str(row.pk), row) for row in model._base_manager.filter(pk__in=chunk))
+                found.update((str(row.pk), row) for row in RowsQuery.rows(model, chunk))
             for pk in pks:
                 rows[(label, pk)] = found.get(pk)
         return rows
