@@ -4,6 +4,7 @@ database connections they leave behind."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 
 import pytest
@@ -46,6 +47,24 @@ async def test_async_to_sync_in_a_worker_runs_on_the_event_loop():
         return threading.current_thread()
 
     assert await run_in_worker(lambda: async_to_sync(where)()) is loop_thread
+
+
+_caller = contextvars.ContextVar("caller", default="nobody")
+
+
+async def test_the_hubs_thread_sees_the_context_variables_of_its_caller():
+    _caller.set("the hub's task")
+    assert await run_in_hub_thread(_caller.get) == "the hub's task"
+
+
+async def test_async_to_sync_runs_in_the_hubs_thread():
+    """A view run again by the hub may wait for a coroutine (``async_to_sync``)."""
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert await run_in_hub_thread(lambda: async_to_sync(answer)()) == 42
 
 
 async def test_exceptions_reach_the_caller():

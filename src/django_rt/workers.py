@@ -21,6 +21,8 @@ and closes it once no batch came for ``HUB_CONNECTION_LINGER`` seconds
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import logging
 import queue
@@ -160,11 +162,18 @@ def _with_connections(function: Callable[P, R]) -> Callable[P, R]:
 async def _run(
     executor: Executor, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs
 ) -> R:
+    if isinstance(executor, HubThread):
+        # The hub's own code, on every change: the shortest way there and back, with
+        # the context variables (a copy of the hub task's, which starts empty).
+        context = contextvars.copy_context()
+        work = executor.submit(context.run, _keeping_connections(function), *args, **kwargs)
+        return await asyncio.wrap_future(work)
     # asgiref's SyncToAsync carries the context variables into the thread, and lets
-    # async_to_sync() inside `function` run on this event loop.
-    wrap = _keeping_connections if isinstance(executor, HubThread) else _with_connections
+    # async_to_sync() inside `function` (a handler's) run on this event loop.
     # (Any executor does: SyncToAsync asks for a ThreadPoolExecutor, uses its submit.)
-    call = SyncToAsync(wrap(function), thread_sensitive=False, executor=cast(Any, executor))
+    call = SyncToAsync(
+        _with_connections(function), thread_sensitive=False, executor=cast(Any, executor)
+    )
     return await call(*args, **kwargs)
 
 
