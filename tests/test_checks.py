@@ -76,6 +76,15 @@ def test_positive_integers_accepted(key):
         assert check_settings() == []
 
 
+@pytest.mark.parametrize("value", [0, 1, "yes", None])
+def test_direct_writes_is_true_or_false(value):
+    with override_settings(DJANGO_RT={"DIRECT_WRITES": value}):
+        (error,) = check_settings()
+    assert error.msg == f"DJANGO_RT['DIRECT_WRITES'] must be True or False, not {value!r}."
+    with override_settings(DJANGO_RT={"DIRECT_WRITES": False}):
+        assert check_settings() == []
+
+
 @pytest.mark.parametrize("value", [0, -1, 0.0, "20", None, True, float("nan")])
 def test_events_per_second(value):
     with override_settings(DJANGO_RT={"EVENTS_PER_SECOND": value}):
@@ -186,6 +195,7 @@ def test_all_keys_valid():
         "MORPH_SCRIPT": "js/idiomorph.js",
         "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
         "COALESCE_SECONDS": 0,
+        "DIRECT_WRITES": False,
         "IGNORE_MODELS": ["sessions.session"],
         "ACCESS_CHECK_SECONDS": 1,
         "MAX_CONNECTION_AGE": 600,

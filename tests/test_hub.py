@@ -10,8 +10,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.template import Template
-from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from django_rt import hub as hub_module
 from django_rt.changes import DELETE, Change

@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     # update per page. 0: a lone change goes at once, and the changes that arrive while a
     # batch is processed make the next one.
     "COALESCE_SECONDS": 0.0,
+    # Write an audience's patch frame, built once, to each socket's transport where the
+    # server's socket state can be read (uvicorn --ws websockets-sansio; docs/deploy.md),
+    # rather than through each socket's ASGI send.
+    "DIRECT_WRITES": True,
     # Seconds a page's access verdict is trusted: before a patch is sent or a handler
     # runs, a verdict older than this re-runs the page's view (its login and permission
     # checks) with the session and user as they are now. 0 checks every time.
@@ -135,6 +139,9 @@ class Settings:
             problems.append(
                 f"DJANGO_RT['COALESCE_SECONDS'] must be a number of seconds, not {delay!r}."
             )
+        direct = user.get("DIRECT_WRITES", DEFAULTS["DIRECT_WRITES"])
+        if not isinstance(direct, bool):
+            problems.append(f"DJANGO_RT['DIRECT_WRITES'] must be True or False, not {direct!r}.")
         ignored = user.get("IGNORE_MODELS", DEFAULTS["IGNORE_MODELS"])
         if not isinstance(ignored, list | tuple) or not all(
             isinstance(label, str) and label.count(".") == 1 for label in ignored

@@ -59,6 +59,7 @@ from django.template.base import UNKNOWN_SOURCE
 from django.template.response import TemplateResponse
 from django.urls import Resolver404, ResolverMatch
 
+from . import wire
 from .asgi import SERVER_SEND
 from .broadcasting import audiences
 from .coercion import InvalidValue
@@ -367,6 +368,7 @@ class RTConsumer(AsyncWebsocketConsumer):
         "_access_fresh",
         "_access_until",
         "send_now",
+        "direct",
         "bucket",
         "log_budget",
         "closing",
@@ -414,6 +416,9 @@ class RTConsumer(AsyncWebsocketConsumer):
         self._flushing: asyncio.Task[None] | None = None
         self._access_fresh = 0.0
         self.send_now: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None
+        #: The server protocol whose transport an audience's frame may be written to
+        #: (``wire.py``), if the server is one whose socket state django-rt can read.
+        self.direct: Any = None
         self.bucket = TokenBucket(rt_settings.EVENTS_PER_SECOND, rt_settings.EVENTS_BURST)
         self.log_budget = LogBudget()
         self.closing: asyncio.Task[Any] | None = None  # a close that waits
@@ -496,6 +501,7 @@ class RTConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.hub = Hub.current()
         self.send_now = self._server_send()
+        self.direct = wire.direct_protocol(self.send_now)
         key = socket_session_key(self.scope)
         if key is not None:
             # Watched from the start: a session that ends while the join runs ends it too.

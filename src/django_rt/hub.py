@@ -25,6 +25,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connections
 from django.db.models import Manager, Model, Prefetch, QuerySet
 
+from . import wire
 from .broadcasting import BROADCAST_LABEL, decode
 from .changes import DELETE, Change, get_feed, needs_resync
 from .conf import rt_settings
@@ -963,7 +964,9 @@ class Hub:
 def _write_at_once(clients: list[Client], text: str) -> list[Client]:
     """Hand the patch frame ``text`` that all of ``clients`` receive to the server's
     ``send`` of each connection that takes it at once (its ``writable_until``: open,
-    nothing waiting, its access verdict fresh), one message for all, in one loop;
+    nothing waiting, its access verdict fresh), one message for all, in one loop (or
+    one frame's bytes for all, written to each socket's transport where the server
+    lets django-rt read its state: ``wire.py``);
     returns the others, which get it through ``push_patch``. A thousand sockets then
     cost little more than a bare ASGI broadcast: each connection is asked one
     attribute, not the questions of ``push_patch``. A frame with the CSRF placeholder
@@ -971,10 +974,17 @@ def _write_at_once(clients: list[Client], text: str) -> list[Client]:
     if audience.CSRF_PLACEHOLDER in text:
         return clients
     message = {"type": "websocket.send", "text": text}
+    frame: bytes | None = None
     now = time.monotonic()
     rest = []
     for client in clients:
         if now < getattr(client, "writable_until", 0.0):
+            direct = getattr(client, "direct", None)
+            if direct is not None:
+                if frame is None:
+                    frame = wire.text_frame(text)
+                if wire.write(direct, frame):
+                    continue
             client.write_message(message)  # type: ignore[attr-defined]
         else:
             rest.append(client)

@@ -37,9 +37,10 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 class ThreadServer:
     """uvicorn serving ``app`` in a thread of the test process (so tests share its database)."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, ws: str = "auto") -> None:
         self.app = app
         self.port = port or free_port()
+        self.ws = ws
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
@@ -49,7 +50,12 @@ class ThreadServer:
 
     def start(self) -> ThreadServer:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ws=self.ws,  # type: ignore[arg-type]
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

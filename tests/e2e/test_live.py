@@ -167,3 +167,27 @@ def test_typing_survives_patches(two_pages):
     first.keyboard.type(" world")
     assert first.input_value("#typing") == "hello world"
     assert first.evaluate("document.activeElement.id") == "typing"
+
+
+def test_a_change_reaches_chromium_in_frames_written_directly(two_pages, monkeypatch):
+    """The test server is uvicorn's default protocol, websockets-sansio, and Chromium
+    negotiates permessage-deflate: the patch frame, built once, is written to each
+    socket's transport uncompressed (``wire.py``), and both pages apply it."""
+    from django_rt import wire
+
+    written = []
+    write = wire.write
+
+    def recording(protocol, frame):
+        written.append(write(protocol, frame))
+        return written[-1]
+
+    monkeypatch.setattr(wire, "write", recording)
+    entry = Entry.objects.create(name="fig", position=1)
+    for page in two_pages:
+        wait_texts(page, "#list .name", ["fig"])
+    entry.name = "date"
+    entry.save()
+    for page in two_pages:
+        wait_texts(page, "#list .name", ["date"])
+    assert written.count(True) >= 2, written

@@ -1,0 +1,86 @@
+"""One frame's bytes for every socket of an audience.
+
+An audience's connections receive the same ``patch`` text, and a server's WebSocket
+frames are not masked (RFC 6455, section 5.1): the bytes on the wire are the same for
+all of them too. Through the ASGI ``send`` each socket frames, encodes (and, with
+``permessage-deflate``, compresses) the text again, which is most of what a thousand
+sockets cost. Where django-rt can read a socket's state, the hub writes the frame it
+built once to each socket's transport itself (:func:`write`):
+
+- under uvicorn's ``websockets-sansio`` protocol (``uvicorn --ws websockets-sansio``);
+- while the socket is open, its handshake done, no close sent or received, and its
+  transport not paused by the flow control (its buffer under the high-water mark);
+- as one whole, unfragmented text frame between the frames the server writes itself
+  (uvicorn writes whole frames too). Sent without compression on a connection that
+  negotiated ``permessage-deflate``: RFC 7692 lets any message go uncompressed, and
+  the compressor's state does not depend on messages it did not compress.
+
+Under any other server, or when a socket is not in that state, the frame goes through
+the ASGI ``send`` as before. ``DJANGO_RT["DIRECT_WRITES"] = False`` always does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .conf import rt_settings
+
+_SANSIO = "uvicorn.protocols.websockets.websockets_sansio_impl"
+#: What :func:`writable` reads of a protocol: a version of uvicorn without them is
+#: never written to directly.
+_STATE = ("writable", "disconnected", "close_sent", "handshake_complete", "initial_response")
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one final, unmasked WebSocket text frame."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 1 << 16:
+        header = bytes((0x81, 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + length.to_bytes(8, "big")
+    return header + payload
+
+
+def direct_protocol(send: Any) -> Any | None:
+    """The server protocol behind an ASGI ``send`` whose socket :func:`write` may write
+    to, or None (another server, another protocol, direct writes switched off)."""
+    if not rt_settings.DIRECT_WRITES:
+        return None
+    module = sys.modules.get(_SANSIO)
+    protocol = getattr(send, "__self__", None)
+    if module is None or not isinstance(protocol, module.WebSocketsSansIOProtocol):
+        return None
+    if getattr(send, "__func__", None) is not module.WebSocketsSansIOProtocol.send:
+        return None  # a subclass's own send: it may do more than write
+    if not all(hasattr(protocol, name) for name in _STATE) or not hasattr(protocol, "conn"):
+        return None
+    return protocol
+
+
+def writable(protocol: Any) -> bool:
+    """Whether a frame written to ``protocol``'s transport now goes out as the ASGI
+    ``send`` would send it, without waiting."""
+    from websockets.protocol import State
+
+    return bool(
+        protocol.writable.is_set()
+        and protocol.handshake_complete
+        and not protocol.disconnected
+        and not protocol.close_sent
+        and protocol.initial_response is None
+        and protocol.conn.state is State.OPEN
+        and not protocol.transport.is_closing()
+    )
+
+
+def write(protocol: Any, frame: bytes) -> bool:
+    """Write ``frame`` (see :func:`text_frame`) to ``protocol``'s socket if it is
+    :func:`writable`; whether it was."""
+    if not writable(protocol):
+        return False
+    protocol.transport.write(frame)
+    return True
