@@ -21,6 +21,7 @@ the ASGI ``send`` as before. ``DJANGO_RT["DIRECT_WRITES"] = False`` always does.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -61,18 +62,23 @@ def direct_protocol(send: Any) -> Any | None:
     return protocol
 
 
+@functools.cache
+def _open() -> Any:
+    from websockets.protocol import State
+
+    return State.OPEN
+
+
 def writable(protocol: Any) -> bool:
     """Whether a frame written to ``protocol``'s transport now goes out as the ASGI
     ``send`` would send it, without waiting."""
-    from websockets.protocol import State
-
     return bool(
         protocol.writable.is_set()
         and protocol.handshake_complete
         and not protocol.disconnected
         and not protocol.close_sent
         and protocol.initial_response is None
-        and protocol.conn.state is State.OPEN
+        and protocol.conn.state is _open()
         and not protocol.transport.is_closing()
     )
 
