@@ -16,6 +16,7 @@ from django.template.loader import get_template
 from django.test.utils import CaptureQueriesContext
 
 from django_rt.hub import QueryCache
+from django_rt.live import page as page_module
 from django_rt.live.page import Changes, LivePage, NeedsRefresh
 from django_rt.live.proxies import label
 from django_rt.live.recorder import strip_markers
@@ -278,6 +279,53 @@ def test_reorder_rows(rows: list[Entry]) -> None:
     c.position = 0
     c.save()
     assert page.update(changes(c)) == [list_op("1", [c.pk, b.pk, a.pk], {})]
+    page.assert_fresh()
+
+
+KEYED = (
+    '<ul>{% for e in entries %}<li id="e{{ e.pk }}">{{ e.name }} '
+    "{% if e.done %}done{% endif %}</li>{% endfor %}</ul>"
+)
+
+
+def test_an_item_that_shows_its_rows_key_alone_keeps_its_text_and_renders_its_regions(
+    rows: list[Entry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The item's own text reads its row's key only: a change of the row renders the
+    regions in the item that read it, not the item."""
+    items = []
+    render_new_items = page_module.render_new_items
+    monkeypatch.setattr(
+        page_module,
+        "render_new_items",
+        lambda *a, **k: items.append(a) or render_new_items(*a, **k),
+    )
+    page = Page(KEYED, lambda: {"entries": entries()})
+    a = rows[0]
+    a.name, a.done = "apricot", True
+    a.save()
+    assert page.update(changes(a)) == [
+        region_op(f"1#{a.pk}.1", "apricot"),
+        region_op(f"1#{a.pk}.2", "done"),
+    ]
+    assert items == []
+    page.assert_fresh()
+    a.name = "avocado"  # once more: the list knows the row's new content
+    a.save()
+    assert page.update(changes(a)) == [region_op(f"1#{a.pk}.1", "avocado")]
+    page.assert_fresh()
+
+
+def test_an_item_kept_as_it_is_moves_with_its_regions_rendered_again(rows: list[Entry]) -> None:
+    page = Page(KEYED, lambda: {"entries": Entry.objects.order_by("name")})
+    a, b, c = rows
+    a.name = "zucchini"  # to the end of the list
+    a.save()
+    ops = page.update(changes(a))
+    assert ops == [
+        list_op("1", [b.pk, c.pk, a.pk], {}),
+        region_op(f"1#{a.pk}.1", "zucchini"),
+    ]
     page.assert_fresh()
 
 

@@ -568,7 +568,7 @@ class LivePage:
                 raise NeedsRefresh
             return self.rerender(changes.evaluate)
         lists -= hit
-        ops, rendered = self._update_lists(lists, hit, changes)
+        ops, rendered = self._update_lists(lists, hit, changes, changed)
         hit = {rid for rid in hit if not any(within(item, rid) for item in rendered)}
         return ops + self._rerender_regions(hit, deleted, changes.evaluate)
 
@@ -631,7 +631,11 @@ class LivePage:
         return keys, changes.hashes(rows), dict(zip(keys, rows, strict=False))
 
     def _update_lists(
-        self, lists: set[str], hit: set[str], changes: Changes
+        self,
+        lists: set[str],
+        hit: set[str],
+        changes: Changes,
+        changed: set[Dependency] = frozenset(),  # type: ignore[assignment]
     ) -> tuple[list[dict[str, Any]], set[str]]:
         """Run the query of each list region again: insert, remove and move its rows,
         and render again the rows whose content changed (only those).
@@ -654,6 +658,14 @@ class LivePage:
             again = {
                 key for key in keys if key in region.items and region.hashes.get(key) != hashes[key]
             }
+            if again:
+                # An item whose own text (outside its regions) shows nothing of its row
+                # but the key stays as it is: the regions in it that read the row are
+                # hit by the change and render again on their own.
+                kept = _items_kept(region, again, rows, changed)
+                if kept:
+                    region.hashes = {**region.hashes, **{key: hashes[key] for key in kept}}
+                    again -= kept
             if keys == region.keys and not again:
                 continue
             if getattr(region.node, POSITIONAL, True) or not keys or not region.keys:
@@ -747,6 +759,26 @@ class LivePage:
             ancestor.html = _replace_span(ancestor.html, region.id, region.html)
             for key, item in ancestor.items.items():
                 ancestor.items[key] = _replace_span(item, region.id, region.html)
+
+
+def _items_kept(
+    region: Region, again: set[str], rows: dict[str, Any], changed: set[Dependency]
+) -> set[str]:
+    """The items of list ``region`` keyed in ``again`` (their rows' content changed)
+    that need not render again: their own text read no content of their row (the
+    list's reads, its items' own and not their regions', hold no ``("i", model, pk)``
+    of theirs), and the row is one the batch changed, so what in them read it is hit
+    (a row whose annotation changed because another row did is not)."""
+    deps = region.deps
+    kept = set()
+    for key in again:
+        row = rows.get(key)
+        if row is None:
+            continue
+        dependency = ("i", label(row), str(row.pk))
+        if dependency in changed and dependency not in deps:
+            kept.add(key)
+    return kept
 
 
 def _list_ops(old: Region, new: Region, again: set[str]) -> list[dict[str, Any]]:
