@@ -139,6 +139,19 @@ def test_a_rows_key_in_an_attribute_leaves_the_rest_of_the_page_alone(
     page.assert_fresh()
 
 
+def test_a_rows_key_read_with_its_content_adds_nothing(rows: list[Entry]) -> None:
+    """A delete reaches what reads the row's content: its existence is not kept too."""
+    a = rows[0]
+    source = '<p id="e-{{ entry.pk }}" title="{{ entry.name }}">x</p>'
+    page = Page(source, lambda: {"entry": a})
+    assert page.live.page_reads == {("i", "testapp.entry", str(a.pk))}
+    listing = Page(
+        '<ul>{% for e in entries %}<li id="{{ e.pk }}-{{ e.name }}">x</li>{% endfor %}</ul>',
+        lambda: {"entries": entries()},
+    )
+    assert {dep[0] for dep in listing.live.regions["1"].deps} == {"i", "t"}
+
+
 def test_a_deleted_row_whose_key_the_page_shows_runs_the_view_again(rows: list[Entry]) -> None:
     """What shows a row's key learns of its delete: the page's own attribute, and a
     region that shows the key alone."""

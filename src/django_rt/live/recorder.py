@@ -492,7 +492,7 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
             "use_l10n": context.use_l10n,
             "use_tz": context.use_tz,
         },
-        deps=frozenset(frame.deps),
+        deps=reads_of(frame.deps),
         html=output,
         kind=LIST if keyed is not None else NODE,
         keys=keys,
@@ -500,6 +500,14 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         queryset=keyed[0] if keyed is not None else None,
         items_read_more=frame.items_read_more if keyed is not None else True,
     )
+
+
+def reads_of(deps: set[Dependency] | frozenset[Dependency]) -> frozenset[Dependency]:
+    """``deps`` without a row's existence (``"e"``) where the row's content (``"i"``)
+    was read too: a delete reaches what reads the content as well."""
+    if not any(dep[0] == "e" for dep in deps):
+        return frozenset(deps)
+    return frozenset(dep for dep in deps if dep[0] != "e" or ("i", *dep[1:]) not in deps)
 
 
 def snapshot(context: Context) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from .recorder import (
     end_marker,
     evaluate_fresh,
     finish,
+    reads_of,
     render_items,
     render_region,
     start_marker,
@@ -170,7 +171,7 @@ def render_template(
     return LiveRender(
         html=html,
         regions=session.regions,
-        page_dependencies=frozenset(session.root.deps),
+        page_dependencies=reads_of(session.root.deps),
         registry=session.registry,
     )
 
@@ -235,7 +236,7 @@ def render_new_items(
         keys=keys,
         items=items,
         html=html,
-        deps=region.deps | session.root.deps,
+        deps=reads_of(region.deps | session.root.deps),
         items_read_more=region.items_read_more or session.root.items_read_more,
     )
     return new, session.regions
