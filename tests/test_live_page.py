@@ -342,6 +342,36 @@ def test_an_item_kept_as_it_is_moves_with_its_regions_rendered_again(rows: list[
     page.assert_fresh()
 
 
+def test_a_region_in_an_inner_lists_item_updates_what_the_outer_item_holds(
+    rows: list[Entry],
+) -> None:
+    """A tag renamed inside an entry's item: the outer list's copy of that item takes
+    the new name (what the item's next patch is computed from), the others stay."""
+    a = rows[0]
+    tag = Tag.objects.create(name="red")
+    tag.entries.add(a)
+    source = (
+        '<ul>{% for e in entries %}<li title="{{ e.name }}">'
+        "<ol>{% for t in e.tags.all %}<li>{{ t.name }}</li>{% endfor %}</ol>"
+        "</li>{% endfor %}</ul>"
+    )
+    page = Page(source, lambda: {"entries": entries()})
+    tag.name = "blue"
+    tag.save()
+    before = dict(page.live.regions["1"].items)
+    assert any("blue" in str(op) for op in page.update(changes(tag)))
+    page.assert_fresh()
+    items = page.live.regions["1"].items
+    assert items[str(a.pk)] == before[str(a.pk)].replace(">red<", ">blue<")
+    assert {key: html for key, html in items.items() if key != str(a.pk)} == {
+        key: html for key, html in before.items() if key != str(a.pk)
+    }
+    a.name = "apricot"
+    a.save()
+    assert page.update(changes(a))
+    page.assert_fresh()
+
+
 def test_reversed_list_order(rows: list[Entry]) -> None:
     source = "<ul>{% for e in entries reversed %}<li>{{ e.name }}</li>{% endfor %}</ul>"
     page = Page(source, lambda: {"entries": entries()})

@@ -259,6 +259,21 @@ def _body(html: str) -> str:
     return match.group(1) if match else html
 
 
+#: What every region's start marker begins with: a region's output without it holds no
+#: region of its own.
+_NESTED = f"<!--{Marker.START}"
+
+
+def _item_of(region: Region, nested_id: str) -> str | None:
+    """The key of the item of list ``region`` that region ``nested_id`` is in (item
+    keys hold no ``.``, see ``recorder.item_key``), if it is one of the list's."""
+    prefix = region.id + Marker.ITEM
+    if not nested_id.startswith(prefix):
+        return None
+    key = nested_id[len(prefix) :].split(".", 1)[0]
+    return key if key in region.items else None
+
+
 def _replace_span(html: str, region_id: str, inner: str) -> str:
     start, end = start_marker(region_id), end_marker(region_id)
     at = html.find(start)
@@ -500,6 +515,10 @@ class LivePage:
 
     def _drop(self, root_id: str) -> None:
         """Forget a region (or a list item) and every region nested in it."""
+        region = self.regions.get(root_id)
+        if region is not None and region.kind != LIST and _NESTED not in region.html:
+            self._remove(root_id)  # no marker in it: nothing nested to look for
+            return
         nested = (root_id + ".", root_id + Marker.ITEM)
         for region_id in [rid for rid in self.regions if rid.startswith(nested)]:
             self._remove(region_id)
@@ -757,8 +776,12 @@ class LivePage:
             if ancestor is None:
                 continue
             ancestor.html = _replace_span(ancestor.html, region.id, region.html)
-            for key, item in ancestor.items.items():
-                ancestor.items[key] = _replace_span(item, region.id, region.html)
+            if not ancestor.items:
+                continue
+            key = _item_of(ancestor, region.id)
+            keys = ancestor.items if key is None else (key,)
+            for key in keys:
+                ancestor.items[key] = _replace_span(ancestor.items[key], region.id, region.html)
 
 
 def _items_kept(
