@@ -116,7 +116,9 @@ def test_other_servers_sends_are_not_written_to() -> None:
     assert wire.direct_protocol(send) is None
     assert wire.direct_protocol(SimpleNamespace(send=send).send) is None
     app = Recorder()
-    server = ThreadServer(app, ws="websockets").start()  # uvicorn's other protocol
+    from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+
+    server = ThreadServer(app, ws=WebSocketProtocol).start()  # uvicorn's other protocol
     try:
         with connect(server.url.replace("http", "ws") + "/") as socket:
             assert [socket.recv(timeout=5) for _ in range(2)][0] == "through send"

@@ -259,7 +259,7 @@ class RowsQuery:
     ``get_queryset()`` may add conditions or change by call) is refetched through the
     ORM, as is a query whose parameters are not the keys alone."""
 
-    __slots__ = ("compiler", "converters", "init", "sql", "using")
+    __slots__ = ("compiler", "converters", "init", "model", "sql", "using")
 
     _compiled: ClassVar[dict[tuple[type[Model], int, str], RowsQuery | None]] = {}
 
@@ -276,7 +276,7 @@ class RowsQuery:
             raise ValueError(f"{model._meta.label}'s rows need their own query")
         fields = compiler.klass_info["select_fields"]
         columns = compiler.select[fields[0] : fields[-1] + 1]
-        self.sql, self.using, self.compiler = sql, using, compiler
+        self.model, self.sql, self.using, self.compiler = model, sql, using, compiler
         self.init = [column[0].target.attname for column in columns]
         self.converters = compiler.get_converters([column[0] for column in columns])
 
@@ -295,9 +295,10 @@ class RowsQuery:
         query = cls._compiled[key]
         if query is None:
             return list(model._base_manager.db_manager(using).filter(pk__in=pks))
-        return query(model, pks)
+        return query(pks)
 
-    def __call__(self, model: type[Model], pks: list[Any]) -> list[Model]:
+    def __call__(self, pks: list[Any]) -> list[Model]:
+        model = self.model
         with connections[self.using].cursor() as cursor:
             cursor.execute(self.sql, _key_parameters(model, pks, self.using))
             rows: Iterable[Any] = cursor.fetchall()

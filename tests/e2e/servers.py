@@ -37,7 +37,7 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 class ThreadServer:
     """uvicorn serving ``app`` in a thread of the test process (so tests share its database)."""
 
-    def __init__(self, app: Any, port: int | None = None, ws: str = "auto") -> None:
+    def __init__(self, app: Any, port: int | None = None, ws: Any = "auto") -> None:
         self.app = app
         self.port = port or free_port()
         self.ws = ws

@@ -654,7 +654,7 @@ class LivePage:
         lists: set[str],
         hit: set[str],
         changes: Changes,
-        changed: set[Dependency] = frozenset(),  # type: ignore[assignment]
+        changed: set[Dependency],
     ) -> tuple[list[dict[str, Any]], set[str]]:
         """Run the query of each list region again: insert, remove and move its rows,
         and render again the rows whose content changed (only those).
