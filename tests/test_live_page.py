@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_rt.hub import QueryCache
 from django_rt.live import page as page_module
+from django_rt.live import recorder
 from django_rt.live.page import Changes, LivePage, NeedsRefresh
 from django_rt.live.proxies import label
 from django_rt.live.recorder import strip_markers
@@ -115,6 +116,111 @@ def rows() -> list[Entry]:
         Entry.objects.create(name="b", position=2),
         Entry.objects.create(name="c", position=3),
     ]
+
+
+# a row's fields ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rerendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the regions rendered again alone, in order."""
+    ids: list[str] = []
+    rerender = page_module.rerender
+
+    def counting(region: Any, *args: Any, **kwargs: Any) -> Any:
+        ids.append(region.id)
+        return rerender(region, *args, **kwargs)
+
+    monkeypatch.setattr(page_module, "rerender", counting)
+    return ids
+
+
+def test_a_region_showing_fields_a_change_left_as_they_were_is_not_rendered_again(
+    rows: list[Entry], rerendered: list[str]
+) -> None:
+    a = rows[0]
+    page = Page(
+        "<p>{{ entry.name }}</p><p>{{ entry.position }}</p>",
+        lambda: {"entry": Entry.objects.get(pk=a.pk)},
+    )
+    a.position = 7
+    a.save()
+    assert page.update(changes(a)) == [region_op("2", "7")]
+    assert rerendered == ["2"]
+    page.assert_fresh()
+
+
+def test_a_region_that_read_its_row_otherwise_renders_again_on_any_change(
+    rows: list[Entry], rerendered: list[str]
+) -> None:
+    """``str()``, a property, a related row: what they show may come from any field."""
+    a = rows[0]
+    source = "<p>{{ entry }}</p><p>{{ entry.badge }}</p><p>{{ entry.author.name }}</p>"
+    page = Page(source, lambda: {"entry": Entry.objects.get(pk=a.pk)})
+    a.position = 7
+    a.save()
+    assert page.update(changes(a)) == []
+    assert sorted(rerendered) == ["1", "2", "3"]
+    rerendered.clear()
+    a.author = Author.objects.create(name="Ann")
+    a.save()
+    assert page.update(changes(a)) == [region_op("3", "Ann")]
+    page.assert_fresh()
+
+
+def test_a_foreign_keys_column_is_a_plain_field(rows: list[Entry], rerendered: list[str]) -> None:
+    a = rows[0]
+    page = Page(
+        "<p>{{ entry.author_id }}</p><p>{{ entry.name }}</p>",
+        lambda: {"entry": Entry.objects.get(pk=a.pk)},
+    )
+    author = Author.objects.create(name="Ann")
+    a.author = author
+    a.save()
+    assert page.update(changes(a)) == [region_op("1", str(author.pk))]
+    assert rerendered == ["1"]
+    page.assert_fresh()
+
+
+def test_fields_are_compared_with_what_the_region_showed_not_with_the_pages_copy(
+    rows: list[Entry], rerendered: list[str]
+) -> None:
+    """A batch's refetched copy can be older than the row that the list's query then
+    finds (a write committed in between): the page's copy of the row is the newer one,
+    but the region still shows the older value, and renders again at the next batch."""
+    a = rows[0]
+    source = (
+        '<ul>{% for e in entries %}<li id="e{{ e.pk }}">{{ e.name }} '
+        "<i>{{ e.position }}</i></li>{% endfor %}</ul>"
+    )
+    page = Page(source, lambda: {"entries": Entry.objects.order_by("name")})
+    a.name = "aa"
+    a.save()
+    batch = changes(a)  # refetched now: position 1
+    Entry.objects.filter(pk=a.pk).update(position=9)  # committed before the list's query
+    assert page.update(batch) == [region_op(f"1#{a.pk}.1", "aa")]
+    assert rerendered == [f"1#{a.pk}.1"]
+    rerendered.clear()
+    assert page.update(changes(a)) == [region_op(f"1#{a.pk}.2", "9")]
+    assert rerendered == [f"1#{a.pk}.2"]
+    page.assert_fresh()
+
+
+def test_a_field_that_showed_two_values_in_one_frame_counts_as_the_whole_row() -> None:
+    """A copy of the row swapped in the middle of a render (a query ran and found it
+    newer): the frame's output may hold both values; any change renders it again."""
+    row: tuple[str, ...] = ("i", "testapp.entry", "1")
+    session = recorder.Session()
+    with session.active():
+        recorder.read_value(row, "name", "old")
+        recorder.read_value(row, "position", 1)
+        assert session.root.whole == set()
+        recorder.read_value(row, "name", "new")
+    assert session.root.whole == {row}
+    outer = recorder.Frame("")
+    outer.absorb_frame(recorder.Frame("1", deps={row}, values={row: {"position": 1.0}}))
+    outer.absorb_frame(recorder.Frame("2", deps={row}, values={row: {"position": 1}}))
+    assert outer.whole == {row}  # 1.0 and 1 compare equal, but do not render alike
 
 
 # a row's key ---------------------------------------------------------------------------

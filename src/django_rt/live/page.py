@@ -11,7 +11,7 @@ import re
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from .recorder import (
     evaluate_fresh,
     item_key,
     items_fit,
+    same_value,
     start_marker,
     strip_markers,
     within,
@@ -575,6 +576,8 @@ class LivePage:
                 if region_id == PAGE and context_read and dependency not in self.page_reads:
                     continue  # what the view read: it ran again, to the same context
                 region = self.regions.get(region_id)
+                if region is not None and _shows_same(region, dependency, changes.instances):
+                    continue
                 if region_id == PAGE or region is None or not self._is_own_row(region, dependency):
                     hit.add(region_id)
                 else:
@@ -782,6 +785,22 @@ class LivePage:
             keys = ancestor.items if key is None else (key,)
             for key in keys:
                 ancestor.items[key] = _replace_span(ancestor.items[key], region.id, region.html)
+
+
+def _shows_same(
+    region: Region, dependency: Dependency, instances: Mapping[tuple[str, str], Any]
+) -> bool:
+    """Whether ``region`` read the changed row of ``dependency`` through plain fields
+    alone, and the fresh copy of the row holds the values it showed: its output would
+    not change (the rest it read is a dependency of its own)."""
+    seen = region.values.get(dependency)
+    if not seen:
+        return False
+    row = instances.get((dependency[1], dependency[2]))
+    if row is None:
+        return False
+    fresh = row.__dict__
+    return all(name in fresh and same_value(fresh[name], value) for name, value in seen.items())
 
 
 def _items_kept(

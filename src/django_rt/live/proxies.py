@@ -5,7 +5,8 @@ A read is recorded as a dependency of the template node being rendered (see
 ``recorder.py``):
 
 - ``("i", "app.model", "pk")``: any attribute, method, property or ``str()`` of an
-  instance;
+  instance; a plain field (``{{ entry.name }}``) is recorded with the value it showed,
+  so that a change that leaves it as it was leaves what shows it alone;
 - ``("e", "app.model", "pk")``: its primary key alone (``{{ entry.pk }}``,
   ``{{ entry.id }}``): a row's key does not change while the row exists, so only its
   deletion concerns what shows the key;
@@ -53,6 +54,25 @@ def exists_dependency(instance: Model) -> Dependency | None:
     if instance.pk is None:
         return None
     return ("e", label(instance), str(instance.pk))
+
+
+_PLAIN_FIELDS: dict[type[Model], frozenset[str]] = {}
+
+
+def plain_fields(model: type[Model]) -> frozenset[str]:
+    """The attribute names of ``model``'s own columns, but its primary key: a read of
+    one is its value alone (a foreign key's ``author_id``, not the ``author`` row)."""
+    found = _PLAIN_FIELDS.get(model)
+    if found is None:
+        primary_key = model._meta.pk.attname if model._meta.pk is not None else None
+        found = frozenset(
+            field.attname
+            for field in model._meta.concrete_fields
+            if field.attname != primary_key
+            and isinstance(getattr(model, field.attname, None), DeferredAttribute)
+        )
+        _PLAIN_FIELDS[model] = found
+    return found
 
 
 def table_dependency(model: type[Model]) -> Dependency:
@@ -334,6 +354,11 @@ class RTModelProxy(_ObjectProxy):
             # The row's key: the same for as long as the row exists.
             recorder.read(exists_dependency(wrapped))
             return getattr(wrapped, name)
+        if name in plain_fields(type(wrapped)):
+            with reads.precise():  # a deferred field's query: this row's
+                value = getattr(wrapped, name)
+            recorder.read_value(instance_dependency(wrapped), name, value)
+            return value
         return _ObjectProxy.__getattr__(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:

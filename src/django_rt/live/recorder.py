@@ -86,6 +86,12 @@ def _percent_encoded(match: re.Match[str]) -> str:
 class Frame:
     id: str
     deps: set[Dependency] = field(default_factory=set)
+    #: Rows (their ``("i", model, pk)``) whose content the frame read through plain
+    #: fields: the value of each field it read, by attribute name ...
+    values: dict[Dependency, dict[str, Any]] = field(default_factory=dict)
+    #: ... and those it read otherwise too (``str()``, a method, a property, a related
+    #: row, a field read twice with two values): everything in them counts.
+    whole: set[Dependency] = field(default_factory=set)
     children: int = 0
     #: A list's frame: one of its items read more than its own row (another row, a
     #: query), so the deps of an item that leaves cannot be told from the others'.
@@ -94,6 +100,40 @@ class Frame:
     def child_id(self) -> str:
         self.children += 1
         return f"{self.id}.{self.children}" if self.id else str(self.children)
+
+    def absorb(
+        self,
+        deps: Iterable[Dependency],
+        values: Mapping[Dependency, Mapping[str, Any]],
+        whole: Iterable[Dependency],
+    ) -> None:
+        """Take in the reads of a frame (or a region) nested in this one."""
+        self.deps.update(deps)
+        self.whole.update(whole)
+        for dependency, seen in values.items():
+            mine = self.values.setdefault(dependency, {})
+            for name, value in seen.items():
+                if name in mine and not same_value(mine[name], value):
+                    self.whole.add(dependency)
+                else:
+                    mine[name] = value
+
+    def absorb_frame(self, other: Frame) -> None:
+        self.absorb(other.deps, other.values, other.whole)
+
+    def absorb_region(self, region: Region) -> None:
+        whole = [dep for dep in region.deps if dep[0] == "i" and dep not in region.values]
+        self.absorb(region.deps, region.values, whole)
+
+
+def same_value(one: Any, other: Any) -> bool:
+    """Whether two values of a field render alike: of one type, and equal."""
+    if type(one) is not type(other):
+        return False
+    try:
+        return bool(one == other)
+    except Exception:  # a value that cannot be compared: it may differ
+        return False
 
 
 @dataclass
@@ -115,6 +155,10 @@ class Region:
     #: List regions: an item read more than its own row (see ``Frame.items_read_more``);
     #: while none did, a row that leaves the list takes its dependency with it.
     items_read_more: bool = True
+    #: Other regions: the rows whose content they read through plain fields alone, with
+    #: the values they showed (see ``Frame.values``). A change that leaves those values
+    #: as they were leaves the region's output as it is.
+    values: Mapping[Dependency, Mapping[str, Any]] = field(default_factory=dict)
 
     def contains(self, other_id: str) -> bool:
         return within(self.id, other_id)
@@ -194,7 +238,23 @@ def current() -> Session | None:
 def read(dependency: Dependency | None) -> None:
     session = _session.get()
     if session is not None and dependency is not None:
-        session.frames[-1].deps.add(dependency)
+        frame = session.frames[-1]
+        frame.deps.add(dependency)
+        if dependency[0] == "i":
+            frame.whole.add(dependency)
+
+
+def read_value(dependency: Dependency | None, name: str, value: Any) -> None:
+    """A read of a row's plain field ``name``, which showed ``value``."""
+    session = _session.get()
+    if session is not None and dependency is not None:
+        frame = session.frames[-1]
+        frame.deps.add(dependency)
+        seen = frame.values.setdefault(dependency, {})
+        if name in seen and not same_value(seen[name], value):
+            frame.whole.add(dependency)
+        else:
+            seen[name] = value
 
 
 def register(proxy: RTModelProxy) -> None:
@@ -320,7 +380,7 @@ def render_node(session: Session, node: Node, context: Context) -> str:
     finally:
         session.frames.pop()
     if region is None:
-        parent.deps |= frame.deps
+        parent.absorb_frame(frame)
         return frame_output(frame)
     session.regions[region.id] = region
     session.written.append(region.id)
@@ -406,7 +466,7 @@ def settle(
             if owner in wrong:
                 output = output.replace(f"<!--{data}-->", "")
         for rid in wrong - {own}:
-            frame.deps |= session.regions.pop(rid).deps
+            frame.absorb_region(session.regions.pop(rid))
         made = [rid for rid in made if rid not in wrong]
         keys = [] if own in wrong else keys
         # Taking out a marker that a tag or a comment swallowed moves where that one ends.
@@ -499,6 +559,11 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         items=items,
         queryset=keyed[0] if keyed is not None else None,
         items_read_more=frame.items_read_more if keyed is not None else True,
+        values=(
+            {}
+            if keyed is not None
+            else {dep: seen for dep, seen in frame.values.items() if dep not in frame.whole}
+        ),
     )
 
 
@@ -636,5 +701,5 @@ def render_items(
             session.frames.pop()
         if not item_frame.deps <= {instance_dependency(row), exists_dependency(row)}:
             frame.items_read_more = True
-        frame.deps |= item_frame.deps
+        frame.absorb_frame(item_frame)
     return items
