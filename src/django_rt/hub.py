@@ -978,13 +978,14 @@ def _write_at_once(clients: list[Client], text: str) -> list[Client]:
     frame: bytes | None = None
     now = time.monotonic()
     rest = []
+    write = wire.write
     for client in clients:
         if now < getattr(client, "writable_until", 0.0):
             direct = getattr(client, "direct", None)
             if direct is not None:
                 if frame is None:
                     frame = wire.text_frame(text)
-                if wire.write(direct, frame):
+                if write(direct, frame):
                     continue
             client.write_message(message)  # type: ignore[attr-defined]
         else:

@@ -21,7 +21,6 @@ the ASGI ``send`` as before. ``DJANGO_RT["DIRECT_WRITES"] = False`` always does.
 
 from __future__ import annotations
 
-import functools
 import sys
 from typing import Any
 
@@ -59,14 +58,21 @@ def direct_protocol(send: Any) -> Any | None:
         return None  # a subclass's own send: it may do more than write
     if not all(hasattr(protocol, name) for name in _STATE) or not hasattr(protocol, "conn"):
         return None
+    global _OPEN
+    if _OPEN is None:
+        _OPEN = _open()
     return protocol
 
 
-@functools.cache
 def _open() -> Any:
     from websockets.protocol import State
 
     return State.OPEN
+
+
+#: ``websockets``' OPEN state, read once a protocol may be written to (the module is
+#: loaded then).
+_OPEN: Any = None
 
 
 def writable(protocol: Any) -> bool:
@@ -78,15 +84,24 @@ def writable(protocol: Any) -> bool:
         and not protocol.disconnected
         and not protocol.close_sent
         and protocol.initial_response is None
-        and protocol.conn.state is _open()
+        and protocol.conn.state is _OPEN
         and not protocol.transport.is_closing()
     )
 
 
 def write(protocol: Any, frame: bytes) -> bool:
     """Write ``frame`` (see :func:`text_frame`) to ``protocol``'s socket if it is
-    :func:`writable`; whether it was."""
-    if not writable(protocol):
-        return False
-    protocol.transport.write(frame)
-    return True
+    :func:`writable`; whether it was. (The same questions, asked inline: a thousand
+    sockets ask them for every frame.)"""
+    if (
+        protocol.writable.is_set()
+        and protocol.handshake_complete
+        and not protocol.disconnected
+        and not protocol.close_sent
+        and protocol.initial_response is None
+        and protocol.conn.state is _OPEN
+        and not (transport := protocol.transport).is_closing()
+    ):
+        transport.write(frame)
+        return True
+    return False
