@@ -624,6 +624,61 @@ def test_a_count_of_a_plain_list_comes_from_its_keys(rows: list[Entry]) -> None:
     page.assert_fresh()
 
 
+def test_a_region_that_counts_rows_renders_again_only_when_the_number_changes(
+    rows: list[Entry], rerendered: list[str]
+) -> None:
+    source = LIST + "<p>{{ entries|length }} entries{% if entries %}, some{% endif %}</p>"
+    page = Page(source, lambda: {"entries": entries()})
+    counted = {rid: region.counts for rid, region in page.live.regions.items() if region.counts}
+    assert sorted(counted) == ["2", "3"]
+    assert [count for _, count in counted["2"]] == [3]
+    a, b, c = rows
+    b.name = "bee"
+    b.save()
+    page.update(changes(b))
+    assert rerendered == [f"1#{b.pk}.1"]  # the name, not the counts
+    rerendered.clear()
+    added = Entry.objects.create(name="d", position=4)
+    assert region_op("2", "4") in page.update(changes(added))
+    assert sorted(rerendered) == ["2", "3"]
+    page.assert_fresh()
+    for row in (a, b, c, added):
+        row.delete()
+    page.update(changes(deleted=((Entry, a.pk), (Entry, b.pk), (Entry, c.pk), (Entry, added.pk))))
+    page.assert_fresh()
+
+
+def test_a_region_that_counts_and_reads_more_renders_again_on_any_change(
+    rows: list[Entry], rerendered: list[str]
+) -> None:
+    """Rows of the query as well as their number, a count of a query with an
+    annotation, a statement that ran in the region: what they show is more than a
+    number of rows."""
+    source = (
+        "<p>{{ entries|length }}</p>"
+        '<p>{% if entries|length == 3 and entries.0.name == "a" %}first{% endif %}</p>'
+        "<p>{{ counted|length }}</p>"
+        "<p>{{ author.entry_count }}</p>"
+    )
+    author = Author.objects.create(name="Ann")
+    page = Page(
+        source,
+        lambda: {
+            "entries": entries(),
+            "counted": entries().annotate(next=F("position") + 1),
+            "author": Author.objects.get(pk=author.pk),
+        },
+    )
+    regions = page.live.regions
+    assert [rid for rid, region in regions.items() if region.counts] == ["1"]
+    b = rows[1]
+    b.name = "bee"
+    b.save()
+    page.update(changes(b))
+    assert sorted(rerendered) == sorted(set(regions) - {"1"})
+    page.assert_fresh()
+
+
 def test_a_row_that_enters_without_being_refetched_comes_with_the_whole_query() -> None:
     ada, bob = Author.objects.create(name="Ada"), Author.objects.create(name="Bob")
     Entry.objects.create(name="by ada", author=ada)

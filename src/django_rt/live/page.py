@@ -576,7 +576,10 @@ class LivePage:
                 if region_id == PAGE and context_read and dependency not in self.page_reads:
                     continue  # what the view read: it ran again, to the same context
                 region = self.regions.get(region_id)
-                if region is not None and _shows_same(region, dependency, changes.instances):
+                if region is not None and (
+                    _shows_same(region, dependency, changes.instances)
+                    or _counts_same(region, dependency, changes)
+                ):
                     continue
                 if region_id == PAGE or region is None or not self._is_own_row(region, dependency):
                     hit.add(region_id)
@@ -801,6 +804,15 @@ def _shows_same(
         return False
     fresh = row.__dict__
     return all(name in fresh and same_value(fresh[name], value) for name, value in seen.items())
+
+
+def _counts_same(region: Region, dependency: Dependency, changes: Changes) -> bool:
+    """Whether ``region`` read the changed table of ``dependency`` only to count rows,
+    and each of the querysets it counted has as many rows now: its output would not
+    change (a batch asks for each query's keys once, for all its pages)."""
+    if dependency[0] != "t" or not region.counts:
+        return False
+    return all(len(changes.primary_keys(queryset)) == count for queryset, count in region.counts)
 
 
 def _items_kept(

@@ -391,6 +391,9 @@ class RTQuerySetProxy:
         """The rows, wrapped, evaluated once per tracked render."""
         for dependency in query_dependencies(object.__getattribute__(self, "_rt_queryset")):
             recorder.read(dependency)
+        return self._rt_rows()
+
+    def _rt_rows(self) -> list[Any]:
         session = recorder.current()
         cached = object.__getattribute__(self, "_rt_results")
         if cached is not None and cached[0] is session:
@@ -413,17 +416,23 @@ class RTQuerySetProxy:
     def _rt_count(self) -> int:
         """How many rows: the rows this render saw, else, while a batch of changes is
         applied, the number of the query's keys, which the batch asks the database for
-        once (a query whose rows hold their own columns alone has one row per key)."""
+        once (a query whose rows hold their own columns alone has one row per key).
+        For such a query, the render records the count, not the rows: what shows it
+        changes when the number does."""
+        queryset = object.__getattribute__(self, "_rt_queryset")
+        if not own_columns_only(queryset):
+            return len(self.rt_results())
         cached = object.__getattribute__(self, "_rt_results")
         session = recorder.current()
-        if session is not None and (cached is None or cached[0] is not session):
-            primary_keys = getattr(session.evaluate, "primary_keys", None)
-            queryset = object.__getattribute__(self, "_rt_queryset")
-            if primary_keys is not None and own_columns_only(queryset):
-                for dependency in query_dependencies(queryset):
-                    recorder.read(dependency)
-                return len(primary_keys(queryset))
-        return len(self.rt_results())
+        primary_keys = getattr(session.evaluate, "primary_keys", None) if session else None
+        with recorder.apart() as statements:  # the tables its statement read count too
+            if primary_keys is not None and (cached is None or cached[0] is not session):
+                count = len(primary_keys(queryset))
+            else:
+                count = len(self._rt_rows())
+        tables = [dep for dep in statements.deps if dep[0] == "t"]
+        recorder.read_count(queryset, count, [*query_dependencies(queryset), *tables])
+        return count
 
     def __contains__(self, item: object) -> bool:
         return unwrap(item) in [unwrap(row) for row in self.rt_results()]

@@ -103,9 +103,10 @@ def note(tables: frozenset[str] | set[str]) -> None:
         collector |= tables
     session = recorder.current()
     if session is not None:
-        deps = session.frames[-1].deps
+        frame = session.frames[-1]
         for table in tables:
-            deps.add(("t", table))
+            frame.deps.add(("t", table))
+            frame.whole.add(("t", table))
 
 
 _WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE|UPSERT)\b", re.I)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -89,8 +89,12 @@ class Frame:
     #: Rows (their ``("i", model, pk)``) whose content the frame read through plain
     #: fields: the value of each field it read, by attribute name ...
     values: dict[Dependency, dict[str, Any]] = field(default_factory=dict)
-    #: ... and those it read otherwise too (``str()``, a method, a property, a related
-    #: row, a field read twice with two values): everything in them counts.
+    #: The querysets it counted (``|length``, ``{% if entries %}``) and the number of
+    #: rows each had ...
+    counts: list[tuple[QuerySet[Any], int]] = field(default_factory=list)
+    #: ... and the rows and tables it read otherwise too (``str()``, a method, a
+    #: property, a related row, a field read twice with two values; rows of a table, a
+    #: query's own statement): everything in them counts.
     whole: set[Dependency] = field(default_factory=set)
     children: int = 0
     #: A list's frame: one of its items read more than its own row (another row, a
@@ -106,10 +110,12 @@ class Frame:
         deps: Iterable[Dependency],
         values: Mapping[Dependency, Mapping[str, Any]],
         whole: Iterable[Dependency],
+        counts: Iterable[tuple[QuerySet[Any], int]] = (),
     ) -> None:
         """Take in the reads of a frame (or a region) nested in this one."""
         self.deps.update(deps)
         self.whole.update(whole)
+        self.counts.extend(counts)
         for dependency, seen in values.items():
             mine = self.values.setdefault(dependency, {})
             for name, value in seen.items():
@@ -119,11 +125,22 @@ class Frame:
                     mine[name] = value
 
     def absorb_frame(self, other: Frame) -> None:
-        self.absorb(other.deps, other.values, other.whole)
+        self.absorb(other.deps, other.values, other.whole, other.counts)
 
     def absorb_region(self, region: Region) -> None:
-        whole = [dep for dep in region.deps if dep[0] == "i" and dep not in region.values]
-        self.absorb(region.deps, region.values, whole)
+        whole = [
+            dep
+            for dep in region.deps
+            if (dep[0] == "i" and dep not in region.values) or (dep[0] == "t" and not region.counts)
+        ]
+        self.absorb(region.deps, region.values, whole, region.counts)
+
+    def counted_alone(self) -> list[tuple[QuerySet[Any], int]]:
+        """The counts, when every table the frame read was read to count a queryset's
+        rows and nothing else: what it shows of those tables is the counts."""
+        if any(dep[0] == "t" for dep in self.whole):
+            return []
+        return self.counts
 
 
 def same_value(one: Any, other: Any) -> bool:
@@ -159,6 +176,10 @@ class Region:
     #: the values they showed (see ``Frame.values``). A change that leaves those values
     #: as they were leaves the region's output as it is.
     values: Mapping[Dependency, Mapping[str, Any]] = field(default_factory=dict)
+    #: Other regions, whose every read of a table counted a queryset's rows: each of
+    #: those querysets and the number of rows it had. A change that leaves the numbers
+    #: as they were leaves the region's output as it is.
+    counts: Sequence[tuple[QuerySet[Any], int]] = ()
 
     def contains(self, other_id: str) -> bool:
         return within(self.id, other_id)
@@ -240,8 +261,34 @@ def read(dependency: Dependency | None) -> None:
     if session is not None and dependency is not None:
         frame = session.frames[-1]
         frame.deps.add(dependency)
-        if dependency[0] == "i":
+        if dependency[0] == "i" or dependency[0] == "t":
             frame.whole.add(dependency)
+
+
+@contextmanager
+def apart() -> Iterator[Frame]:
+    """A frame of its own for what is read meanwhile, which the current frame does not
+    take in: the caller records it as it sees fit."""
+    session = _session.get()
+    frame = Frame("")
+    if session is None:
+        yield frame
+        return
+    session.frames.append(frame)
+    try:
+        yield frame
+    finally:
+        session.frames.pop()
+
+
+def read_count(queryset: QuerySet[Any], count: int, dependencies: Iterable[Dependency]) -> None:
+    """A count of ``queryset``'s rows (a query whose rows hold their own table's
+    columns alone: one row per key), reading the tables of ``dependencies``."""
+    session = _session.get()
+    if session is not None:
+        frame = session.frames[-1]
+        frame.deps.update(dependencies)
+        frame.counts.append((queryset, count))
 
 
 def read_value(dependency: Dependency | None, name: str, value: Any) -> None:
@@ -564,6 +611,7 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
             if keyed is not None
             else {dep: seen for dep, seen in frame.values.items() if dep not in frame.whole}
         ),
+        counts=() if keyed is not None else tuple(frame.counted_alone()),
     )
 
 
