@@ -128,6 +128,23 @@ def test_other_servers_sends_are_not_written_to() -> None:
     assert app.direct == [False]
 
 
+def test_a_send_wrapped_by_middleware_is_told_once(
+    sansio: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ASGI middleware around the application wraps the socket's send: the frames
+    go through it, and the log says why, once per process."""
+    monkeypatch.setattr(wire, "_told", [])
+
+    async def traced(message: dict[str, Any]) -> None:
+        return None
+
+    with caplog.at_level("INFO", logger="django_rt"):
+        assert wire.direct_protocol(traced) is None
+        assert wire.direct_protocol(traced) is None
+    told = [r.getMessage() for r in caplog.records if "not written directly" in r.getMessage()]
+    assert len(told) == 1 and "traced" in told[0]
+
+
 class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []

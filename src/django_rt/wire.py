@@ -21,10 +21,13 @@ the ASGI ``send`` as before. ``DJANGO_RT["DIRECT_WRITES"] = False`` always does.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 from .conf import rt_settings
+
+logger = logging.getLogger("django_rt")
 
 _SANSIO = "uvicorn.protocols.websockets.websockets_sansio_impl"
 #: What :func:`writable` reads of a protocol: a version of uvicorn without them is
@@ -51,28 +54,45 @@ def direct_protocol(send: Any) -> Any | None:
     if not rt_settings.DIRECT_WRITES:
         return None
     module = sys.modules.get(_SANSIO)
+    if module is None:
+        return None
     protocol = getattr(send, "__self__", None)
-    if module is None or not isinstance(protocol, module.WebSocketsSansIOProtocol):
+    if not isinstance(protocol, module.WebSocketsSansIOProtocol):
+        if not type(protocol).__module__.startswith("uvicorn."):
+            _wrapped_send(send)  # not uvicorn's own send (its other protocols' are)
         return None
     if getattr(send, "__func__", None) is not module.WebSocketsSansIOProtocol.send:
         return None  # a subclass's own send: it may do more than write
     if not all(hasattr(protocol, name) for name in _STATE) or not hasattr(protocol, "conn"):
         return None
-    global _OPEN
-    if _OPEN is None:
-        _OPEN = _open()
     return protocol
 
 
-def _open() -> Any:
+_told: list[bool] = []
+
+
+def _wrapped_send(send: Any) -> None:
+    """Say once per process that an ASGI middleware around the application wraps the
+    socket's ``send`` (an error tracker's, a tracer's): django-rt cannot tell what it
+    does, so every frame goes through it, framed and encoded for each socket."""
+    if _told:
+        return
+    _told.append(True)
+    what = getattr(send, "__qualname__", None) or type(send).__qualname__
+    logger.info(
+        "django-rt: frames are not written directly to the sockets, because the "
+        "server's send is wrapped (by %s): an ASGI middleware around the application. "
+        "Wrap the HTTP side only to keep them direct (docs/deploy.md, 'Which server').",
+        what,
+    )
+
+
+try:
     from websockets.protocol import State
-
-    return State.OPEN
-
-
-#: ``websockets``' OPEN state, read once a protocol may be written to (the module is
-#: loaded then).
-_OPEN: Any = None
+except ImportError:  # without websockets, uvicorn has no protocol to write to
+    _OPEN: Any = None
+else:
+    _OPEN = State.OPEN
 
 
 def writable(protocol: Any) -> bool:
