@@ -796,14 +796,18 @@ def _shows_same(
     """Whether ``region`` read the changed row of ``dependency`` through plain fields
     alone, and the fresh copy of the row holds the values it showed: its output would
     not change (the rest it read is a dependency of its own)."""
-    seen = region.values.get(dependency)
-    if not seen:
-        return False
-    row = instances.get((dependency[1], dependency[2]))
-    if row is None:
-        return False
-    fresh = row.__dict__
-    return all(name in fresh and same_value(fresh[name], value) for name, value in seen.items())
+    fresh: dict[str, Any] | None = None
+    for row_dependency, name, value in region.values:
+        if row_dependency != dependency:
+            continue
+        if fresh is None:
+            row = instances.get((dependency[1], dependency[2]))
+            if row is None:
+                return False
+            fresh = row.__dict__
+        if name not in fresh or not same_value(fresh[name], value):
+            return False
+    return fresh is not None
 
 
 def _counts_same(region: Region, dependency: Dependency, changes: Changes) -> bool:

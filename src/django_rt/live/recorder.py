@@ -128,12 +128,15 @@ class Frame:
         self.absorb(other.deps, other.values, other.whole, other.counts)
 
     def absorb_region(self, region: Region) -> None:
+        values: dict[Dependency, dict[str, Any]] = {}
+        for dependency, name, value in region.values:
+            values.setdefault(dependency, {})[name] = value
         whole = [
             dep
             for dep in region.deps
-            if (dep[0] == "i" and dep not in region.values) or (dep[0] == "t" and not region.counts)
+            if (dep[0] == "i" and dep not in values) or (dep[0] == "t" and not region.counts)
         ]
-        self.absorb(region.deps, region.values, whole, region.counts)
+        self.absorb(region.deps, values, whole, region.counts)
 
     def counted_alone(self) -> list[tuple[QuerySet[Any], int]]:
         """The counts, when every table the frame read was read to count a queryset's
@@ -172,10 +175,11 @@ class Region:
     #: List regions: an item read more than its own row (see ``Frame.items_read_more``);
     #: while none did, a row that leaves the list takes its dependency with it.
     items_read_more: bool = True
-    #: Other regions: the rows whose content they read through plain fields alone, with
-    #: the values they showed (see ``Frame.values``). A change that leaves those values
-    #: as they were leaves the region's output as it is.
-    values: Mapping[Dependency, Mapping[str, Any]] = field(default_factory=dict)
+    #: Other regions: for each row whose content they read through plain fields alone,
+    #: each field's value as they showed it, ``(row, name, value)`` (see
+    #: ``Frame.values``; flat, since a page keeps many). A change that leaves those
+    #: values as they were leaves the region's output as it is.
+    values: Sequence[tuple[Dependency, str, Any]] = ()
     #: Other regions, whose every read of a table counted a queryset's rows: each of
     #: those querysets and the number of rows it had. A change that leaves the numbers
     #: as they were leaves the region's output as it is.
@@ -607,9 +611,14 @@ def render_region(session: Session, node: Any, context: Context, frame: Frame) -
         queryset=keyed[0] if keyed is not None else None,
         items_read_more=frame.items_read_more if keyed is not None else True,
         values=(
-            {}
+            ()
             if keyed is not None
-            else {dep: seen for dep, seen in frame.values.items() if dep not in frame.whole}
+            else tuple(
+                (dep, name, value)
+                for dep, seen in frame.values.items()
+                if dep not in frame.whole
+                for name, value in seen.items()
+            )
         ),
         counts=() if keyed is not None else tuple(frame.counted_alone()),
     )
