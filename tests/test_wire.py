@@ -69,7 +69,7 @@ class Recorder:
         message = await receive()
         assert message["type"] == "websocket.disconnect"
         if protocol is not None:
-            self.after_close.append(wire.writable(protocol))
+            self.after_close.append(wire.write(protocol, wire.text_frame("after")))
         self.done.set()
 
 

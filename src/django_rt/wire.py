@@ -30,7 +30,7 @@ from .conf import rt_settings
 logger = logging.getLogger("django_rt")
 
 _SANSIO = "uvicorn.protocols.websockets.websockets_sansio_impl"
-#: What :func:`writable` reads of a protocol: a version of uvicorn without them is
+#: What :func:`write` reads of a protocol: a version of uvicorn without them is
 #: never written to directly.
 _STATE = ("writable", "disconnected", "close_sent", "handshake_complete", "initial_response")
 
@@ -95,24 +95,10 @@ else:
     _OPEN = State.OPEN
 
 
-def writable(protocol: Any) -> bool:
-    """Whether a frame written to ``protocol``'s transport now goes out as the ASGI
-    ``send`` would send it, without waiting."""
-    return bool(
-        protocol.writable.is_set()
-        and protocol.handshake_complete
-        and not protocol.disconnected
-        and not protocol.close_sent
-        and protocol.initial_response is None
-        and protocol.conn.state is _OPEN
-        and not protocol.transport.is_closing()
-    )
-
-
 def write(protocol: Any, frame: bytes) -> bool:
-    """Write ``frame`` (see :func:`text_frame`) to ``protocol``'s socket if it is
-    :func:`writable`; whether it was. (The same questions, asked inline: a thousand
-    sockets ask them for every frame.)"""
+    """Write ``frame`` (see :func:`text_frame`) to ``protocol``'s socket if a frame
+    written to its transport now goes out as the ASGI ``send`` would send it, without
+    waiting; whether it was. (A thousand sockets ask this for every frame: one call.)"""
     if (
         protocol.writable.is_set()
         and protocol.handshake_complete
