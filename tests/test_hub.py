@@ -4,6 +4,7 @@ page per batch, only the pages that depend on a change."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -94,6 +95,38 @@ async def test_a_burst_of_changes_is_one_frame_per_page():
         assert op["o"] == "list" and len(op["keys"]) == 6 and len(op["items"]) == 5
     for client in clients:
         hub.detach(client)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks need Python 3.12")
+async def test_a_lone_change_reaches_the_hubs_thread_before_the_loops_other_work(monkeypatch):
+    """What the loop had ready before the change came (another request's callbacks)
+    runs after the batch is handed to the hub's thread, not before."""
+    hub = Hub.current()
+    hub.unsubscribe()
+    entry = await sync_to_async(Entry.objects.create)(name="solo")
+    clients = await clients_on(hub, 1)
+    order: list[str] = []
+    update = hub._update
+
+    def updating(*args: Any) -> Any:
+        order.append("update")
+        return update(*args)
+
+    monkeypatch.setattr(hub, "_update", updating)
+    handed = hub_module.run_in_hub_thread
+
+    async def handing(*args: Any) -> Any:
+        order.append("handed")
+        return await handed(*args)
+
+    monkeypatch.setattr(hub_module, "run_in_hub_thread", handing)
+    asyncio.get_running_loop().call_soon(order.append, "other work")
+    hub._enqueue([Change("testapp.entry", str(entry.pk))])
+    assert order[0] == "handed" and "other work" not in order  # the loop did not turn
+    while hub.flushing is not None:
+        await asyncio.sleep(0.01)
+    assert order.index("handed") < order.index("other work") and "update" in order
+    hub.detach(clients[0])
 
 
 async def test_pages_that_do_not_depend_on_a_change_are_not_touched():

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sys
 import time
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -637,7 +638,10 @@ class Hub:
         changes = self.messages(changes)
         self.pending.extend(changes)
         if self.flushing is None:
-            self.flushing = self.loop.create_task(self._flush())
+            # Started at once (where Python can), not after whatever else the loop has
+            # ready: a lone change reaches the hub's thread without waiting its turn.
+            flushing = _started(self.loop, self._flush())
+            self.flushing = None if flushing.done() else flushing
 
     async def _flush(self) -> None:
         try:
@@ -960,6 +964,16 @@ class Hub:
             for pk in pks:
                 rows[(label, pk)] = found.get(pk)
         return rows
+
+
+def _started(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    """A task of ``coroutine`` that runs now until it first waits (Python 3.12 and
+    newer); on Python 3.11 it starts at the loop's next turn."""
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coroutine, loop=loop, eager_start=True)
+    return loop.create_task(coroutine)
 
 
 def _write_at_once(clients: list[Client], text: str) -> list[Client]:
