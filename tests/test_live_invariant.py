@@ -772,7 +772,9 @@ def test_tracked_render_runs_the_queries_django_runs(data: SimpleNamespace, sour
 def test_item_keys_are_marker_safe() -> None:
     from django_rt.live.recorder import item_key
 
-    assert item_key(12) == "12"
+    assert item_key(12) == "12" and item_key(0) == "0"
+    assert item_key(-3) == "%2D3"  # a key that is an int is no exception
+    assert item_key(True) == "True"  # a bool is not taken for an int
     assert item_key("a_b.c") == "a_b%2Ec"  # "." separates region ids
     assert item_key("a b-c>%") == "a%20b%2Dc%3E%25"
     assert item_key("a b") != item_key("a%20b")

@@ -92,6 +92,14 @@ class Changes:
             known = self._hashes[id(rows)] = (rows, hashes)
         return known[1]
 
+    def keys_of(self, queryset: QuerySet[Any]) -> list[str]:
+        """The item keys of ``queryset``'s rows now, in order (once per batch)."""
+        pks = self.primary_keys(queryset)
+        known = self._keys.get(id(pks))
+        if known is None or known[0] is not pks:
+            known = self._keys[id(pks)] = (pks, [item_key(pk) for pk in pks])
+        return known[1]
+
     def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
         """The primary keys of ``queryset``'s rows now, in order (once per batch)."""
         shared = getattr(self.evaluate, "primary_keys", None)
@@ -629,13 +637,26 @@ class LivePage:
         reversed_ = getattr(region.node, "is_reversed", False)
         if own_columns_only(queryset) and region.hashes:
             model = label(queryset.model)
-            pks = changes.primary_keys(queryset)
-            keys = [item_key(pk) for pk in pks]
-            known, instances = region.hashes, changes.instances
-            hashes: dict[str, int] = {}
+            shared = changes.keys_of(queryset)  # the batch's: each page takes a copy
+            keys = shared[::-1] if reversed_ else list(shared)
+            known = region.hashes
+            fresh = {
+                item_key(pk): row
+                for (table, pk), row in changes.instances.items()
+                if table == model and row is not None
+            }
             found: dict[str, Any] = {}
-            for pk, key in zip(pks, keys, strict=True):
-                row = instances.get((model, str(pk)))
+            if keys == region.keys and len(known) == len(keys):
+                # The same rows in the same order: the batch's own are the ones to look at.
+                hashes = dict(known)
+                for key, row in fresh.items():
+                    if key in hashes:
+                        found[key] = row
+                        hashes[key] = changes.row_hash(row)
+                return keys, hashes, found
+            hashes = {}
+            for key in keys:
+                row = fresh.get(key)
                 if row is not None:
                     found[key] = row
                     hashes[key] = changes.row_hash(row)
@@ -644,7 +665,7 @@ class LivePage:
                 else:
                     break  # a row that the batch did not refetch
             else:
-                return (keys[::-1] if reversed_ else keys), hashes, found
+                return keys, hashes, found
         rows = (changes.evaluate or evaluate_fresh)(queryset)  # shared by the batch's pages
         for row in rows:
             proxy = self.registry.get(("i", label(row), str(row.pk)))

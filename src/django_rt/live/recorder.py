@@ -75,6 +75,8 @@ def item_key(pk: Any) -> str:
     separators of region ids: ``4#17.1`` is region 1 in item 17 of list 4) and nothing
     that could end a comment (``-``, ``>``).
     """
+    if type(pk) is int and pk >= 0:
+        return str(pk)  # digits alone: nothing to encode (most keys)
     return _KEY_UNSAFE.sub(_percent_encoded, str(pk))
 
 
