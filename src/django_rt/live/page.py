@@ -649,10 +649,10 @@ class LivePage:
             if keys == region.keys and len(known) == len(keys):
                 # The same rows in the same order: the batch's own are the ones to look at.
                 hashes = dict(known)
-                for key, row in fresh.items():
+                for key, own in fresh.items():
                     if key in hashes:
-                        found[key] = row
-                        hashes[key] = changes.row_hash(row)
+                        found[key] = own
+                        hashes[key] = changes.row_hash(own)
                 return keys, hashes, found
             hashes = {}
             for key in keys:
