@@ -206,6 +206,20 @@ def test_fields_are_compared_with_what_the_region_showed_not_with_the_pages_copy
     page.assert_fresh()
 
 
+def test_a_field_value_that_could_change_in_place_counts_as_the_whole_row(
+    rows: list[Entry],
+) -> None:
+    """A list or a dict (a JSON field's) kept as the region showed it could be changed
+    in place afterwards, and then match a fresh copy the region never showed."""
+    a = rows[0]
+    entry = Entry.objects.get(pk=a.pk)
+    entry.name = ["a"]  # type: ignore[assignment]
+    page = Page("<p>{{ entry.name }}</p><p>{{ entry.position }}</p>", lambda: {"entry": entry})
+    assert page.live.regions["1"].values == ()
+    row = ("i", "testapp.entry", str(a.pk))
+    assert page.live.regions["2"].values == ((row, "position", 1),)
+
+
 def test_a_field_that_showed_two_values_in_one_frame_counts_as_the_whole_row() -> None:
     """A copy of the row swapped in the middle of a render (a query ran and found it
     newer): the frame's output may hold both values; any change renders it again."""

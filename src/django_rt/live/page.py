@@ -646,7 +646,7 @@ class LivePage:
                 if table == model and row is not None
             }
             found: dict[str, Any] = {}
-            if keys == region.keys and len(known) == len(keys):
+            if keys == region.keys and known.keys() == region.items.keys():
                 # The same rows in the same order: the batch's own are the ones to look at.
                 hashes = dict(known)
                 for key, own in fresh.items():

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import datetime
+import decimal
 import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,6 +149,27 @@ class Frame:
         if any(dep[0] == "t" for dep in self.whole):
             return []
         return self.counts
+
+
+#: The types of field values a region may keep as it showed them: no one can change
+#: such a value in place after the render (a list or a dict from a JSON field could be,
+#: and would then seem to hold what the page never showed).
+KEPT_VALUE_TYPES = frozenset(
+    {
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        bytes,
+        decimal.Decimal,
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        uuid.UUID,
+    }
+)
 
 
 def same_value(one: Any, other: Any) -> bool:
@@ -298,13 +322,15 @@ def read_count(queryset: QuerySet[Any], count: int, dependencies: Iterable[Depen
 
 
 def read_value(dependency: Dependency | None, name: str, value: Any) -> None:
-    """A read of a row's plain field ``name``, which showed ``value``."""
+    """A read of a row's plain field ``name``, which showed ``value`` (a value of a
+    type not in :data:`KEPT_VALUE_TYPES` counts as a read of the whole row)."""
     session = _session.get()
     if session is not None and dependency is not None:
         frame = session.frames[-1]
         frame.deps.add(dependency)
         seen = frame.values.setdefault(dependency, {})
-        if name in seen and not same_value(seen[name], value):
+        changeable = type(value) not in KEPT_VALUE_TYPES
+        if changeable or (name in seen and not same_value(seen[name], value)):
             frame.whole.add(dependency)
         else:
             seen[name] = value
