@@ -126,6 +126,13 @@ class RTView(TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.render_to_response(self.rt_get_context_data(**kwargs))
 
+    def head(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """What ``get`` answers. (Without this method, Django's ``View.setup`` sets
+        ``self.head = self.get`` on each instance: a bound method of the instance on
+        the instance, a cycle that leaves the view, its request and what it holds to
+        the garbage collector instead of freeing them when the response is sent.)"""
+        return self.get(request, *args, **kwargs)
+
     def rt_get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """``get_context_data(**kwargs)``, recording the tables its queries read (a value
         the view picked or computed with a query follows them)."""

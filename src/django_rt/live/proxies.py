@@ -394,14 +394,15 @@ class RTQuerySetProxy:
         return self._rt_rows()
 
     def _rt_rows(self) -> list[Any]:
-        session = recorder.current()
+        render = recorder.current_serial()
         cached = object.__getattribute__(self, "_rt_results")
-        if cached is not None and cached[0] is session:
+        if cached is not None and cached[0] == render:
             return cached[1]  # type: ignore[no-any-return]
         queryset = object.__getattribute__(self, "_rt_queryset")
         rows = recorder.evaluate(queryset)
         results = [wrap(row) for row in rows]
-        object.__setattr__(self, "_rt_results", (session, results))
+        # The render's number, not its session: the session's regions hold this proxy.
+        object.__setattr__(self, "_rt_results", (render, results))
         return results
 
     def __iter__(self) -> Iterator[Any]:
@@ -426,7 +427,9 @@ class RTQuerySetProxy:
         session = recorder.current()
         primary_keys = getattr(session.evaluate, "primary_keys", None) if session else None
         with recorder.apart() as statements:  # the tables its statement read count too
-            if primary_keys is not None and (cached is None or cached[0] is not session):
+            if primary_keys is not None and (
+                cached is None or cached[0] != recorder.current_serial()
+            ):
                 count = len(primary_keys(queryset))
             else:
                 count = len(self._rt_rows())
@@ -462,7 +465,7 @@ class RTQuerySetProxy:
     def _rt_evaluated(self) -> bool:
         """Whether Django would index the rows it has already fetched."""
         cached = object.__getattribute__(self, "_rt_results")
-        if cached is not None and cached[0] is recorder.current():
+        if cached is not None and cached[0] == recorder.current_serial():
             return True
         return object.__getattribute__(self, "_rt_queryset")._result_cache is not None
 

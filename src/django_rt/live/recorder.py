@@ -23,6 +23,7 @@ import contextvars
 import copy
 import datetime
 import decimal
+import itertools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -230,6 +231,9 @@ def enclosing(region_id: str) -> Iterator[str]:
         yield region_id[:at]
 
 
+_SERIALS = itertools.count(1)
+
+
 class Session:
     """One tracked render: a page, or one region rendered again."""
 
@@ -239,6 +243,10 @@ class Session:
         registry: ProxyRegistry | None = None,
         evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None,
     ) -> None:
+        #: Names this render without holding it: what caches a result for one
+        #: render (a queryset proxy's rows) keeps the number, not the session, whose
+        #: regions hold that proxy in their context.
+        self.serial = next(_SERIALS)
         self.frames = [Frame(root_id)]
         self.regions: dict[str, Region] = {}
         self.registry = registry if registry is not None else {}
@@ -284,6 +292,12 @@ def evaluate_fresh(queryset: QuerySet[Any]) -> list[Any]:
 
 def current() -> Session | None:
     return _session.get()
+
+
+def current_serial() -> int:
+    """The :attr:`Session.serial` of the render under way; 0 outside any."""
+    session = _session.get()
+    return 0 if session is None else session.serial
 
 
 def read(dependency: Dependency | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -159,6 +160,7 @@ def render_template(
         session.evaluate = evaluate
     options = {"autoescape": base.engine.autoescape}
     with session.active():
+        pushed: AbstractContextManager[Any] = nullcontext()
         if request is None:
             tracked: Context = Context(wrap_context(context), **options)
         else:
@@ -166,8 +168,11 @@ def render_template(
             values = dict(context or {})
             if csrf_token is not None:
                 values["csrf_token"] = csrf_token
-            tracked.push(values)
-        html = finish(session, base.render(tracked))
+            # Pushed for the render alone: a pushed dict refers back to its context, a
+            # cycle that would leave the render's objects to the garbage collector.
+            pushed = tracked.push(values)
+        with pushed:
+            html = finish(session, base.render(tracked))
     return LiveRender(
         html=html,
         regions=session.regions,
