@@ -13,8 +13,10 @@ from contextlib import contextmanager
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import transaction
 from django.test import RequestFactory
 
+from django_rt.changes import _Published
 from django_rt.live.proxies import RTModelProxy, RTQuerySetProxy
 from django_rt.live.recorder import Region, Session
 from django_rt.live.render import render_template
@@ -90,3 +92,13 @@ def test_a_head_request_answers_as_get(entries: None) -> None:
     response.render()
     assert response.status_code == 200
     assert b"entry 4" in response.content  # Django's handler drops the body of a HEAD
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_writes_leave_no_callback_to_the_collector() -> None:
+    with left_to_the_collector() as left:
+        Entry.objects.create(name="alone")  # autocommit: published at once
+        with transaction.atomic():  # two statements, one batch
+            Entry.objects.create(name="first")
+            Entry.objects.create(name="second")
+    assert _Published.__qualname__ not in left, sorted(set(left))

@@ -211,18 +211,27 @@ class _Published:
         self.publish = publish
         self.changes = changes
         self.done = False
-        self.group: list[_Published] = [self]
+        #: The group's callbacks in order; None for a callback alone (a group refers to
+        #: its members and they to it: a cycle, which only a group makes, and which
+        #: its first callback to run breaks).
+        self.group: list[_Published] | None = None
 
     def __call__(self) -> None:
         if self.done:
             return
         group = self.group
+        if group is None:
+            self.done = True
+            self.publish(self.changes)
+            return
         start = next(index for index, member in enumerate(group) if member is self)
         batch: list[Change] = []
         for member in group[start:]:
             if not member.done:
                 member.done = True
                 batch.extend(member.changes)
+        for member in group:
+            member.group = None
         self.publish(batch)
 
 
@@ -243,6 +252,8 @@ def publish_on_commit(
             and last.publish == publish
             and sids - {None} == set(connection.savepoint_ids) - {None}
         ):
+            if last.group is None:
+                last.group = [last]
             callback.group = last.group
             last.group.append(callback)
     transaction.on_commit(callback, using=using)
