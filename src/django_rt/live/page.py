@@ -97,7 +97,15 @@ class Changes:
         pks = self.primary_keys(queryset)
         known = self._keys.get(id(pks))
         if known is None or known[0] is not pks:
-            known = self._keys[id(pks)] = (pks, [item_key(pk) for pk in pks])
+            # The same keys as at the query's last batch (most batches leave a list's
+            # rows where they were): the same item keys, without encoding each again.
+            last = getattr(queryset, "_rt_item_keys", None)
+            if last is not None and last[0] == pks:
+                keys = last[1]
+            else:
+                keys = [item_key(pk) for pk in pks]
+                queryset._rt_item_keys = (list(pks), keys)  # type: ignore[attr-defined]
+            known = self._keys[id(pks)] = (pks, keys)
         return known[1]
 
     def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
@@ -701,8 +709,10 @@ class LivePage:
             if len(set(keys)) != len(keys):
                 hit.add(region_id)  # no longer keyable: render it whole
                 continue
+            # Only the rows that came fresh may hash otherwise: the others' hashes are
+            # the region's own (an unchanged list's are copied but for the batch's rows).
             again = {
-                key for key in keys if key in region.items and region.hashes.get(key) != hashes[key]
+                key for key in rows if key in region.items and region.hashes.get(key) != hashes[key]
             }
             if again:
                 # An item whose own text (outside its regions) shows nothing of its row
