@@ -7,18 +7,20 @@ pages)."""
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
+from django.http import HttpRequest
 from django.test import RequestFactory
 
 from django_rt.changes import _Published
-from django_rt.live.proxies import RTModelProxy, RTQuerySetProxy
-from django_rt.live.recorder import Region, Session
+from django_rt.live.proxies import unwrap
 from django_rt.live.render import render_template
 
 from .testapp.models import Entry
@@ -30,29 +32,18 @@ TEMPLATE = "testapp/pages/entries.html"
 
 
 @contextmanager
-def left_to_the_collector() -> Iterator[list[str]]:
-    """The names of the types of the objects that what runs inside leaves in reference
-    cycles (found by a collection afterwards; none runs meanwhile)."""
+def no_collection() -> Iterator[None]:
+    """No garbage collection meanwhile: what is freed is freed by reference counting."""
     gc.collect()
     gc.disable()
-    names: list[str] = []
     try:
-        yield names
+        yield
     finally:
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
-            gc.collect()
-            names.extend(type(thing).__qualname__ for thing in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+        gc.enable()
 
 
-OURS = {
-    kind.__qualname__
-    for kind in (Region, Session, RTQuerySetProxy, RTModelProxy, Entry, LiveEntriesView)
-}
+def all_freed(refs: list[weakref.ref[Any]]) -> bool:
+    return all(ref() is None for ref in refs)
 
 
 @pytest.fixture
@@ -60,7 +51,7 @@ def entries() -> None:
     Entry.objects.bulk_create(Entry(name=f"entry {i}", position=i) for i in range(5))
 
 
-def request():
+def request() -> HttpRequest:
     made = RequestFactory().get("/live/entries/")
     made.user = AnonymousUser()
     made.session = SessionStore()
@@ -68,20 +59,25 @@ def request():
 
 
 def test_a_tracked_render_is_freed_without_the_collector(entries: None) -> None:
-    with left_to_the_collector() as left:
+    with no_collection():
         live = render_template(TEMPLATE, {"entries": Entry.objects.order_by("name")}, request())
         assert len(live.regions) > 5  # the lists, their items, the count
+        refs: list[weakref.ref[Any]] = [weakref.ref(region) for region in live.regions.values()]
+        refs += [weakref.ref(proxy) for proxy in live.registry.values()]
+        refs += [weakref.ref(unwrap(proxy)) for proxy in live.registry.values()]  # the rows
         del live
-    assert OURS.isdisjoint(left), sorted(set(left))
+        assert all_freed(refs)
 
 
 def test_a_page_load_is_freed_without_the_collector(entries: None) -> None:
-    with left_to_the_collector() as left:
+    with no_collection():
         response = LiveEntriesView.as_view()(request())
         response.render()
         assert b"entry 4" in response.content
+        view = weakref.ref(response.context_data["view"])
+        assert isinstance(view(), LiveEntriesView)
         del response
-    assert OURS.isdisjoint(left), sorted(set(left))
+        assert view() is None
 
 
 def test_a_head_request_answers_as_get(entries: None) -> None:
@@ -95,10 +91,18 @@ def test_a_head_request_answers_as_get(entries: None) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_committed_writes_leave_no_callback_to_the_collector() -> None:
-    with left_to_the_collector() as left:
-        Entry.objects.create(name="alone")  # autocommit: published at once
-        with transaction.atomic():  # two statements, one batch
-            Entry.objects.create(name="first")
-            Entry.objects.create(name="second")
-    assert _Published.__qualname__ not in left, sorted(set(left))
+def test_committed_callbacks_let_their_group_go() -> None:
+    """A statement's callback refers to a group (and the group to it) only while its
+    transaction is open; a statement alone refers to none."""
+    connection = transaction.get_connection()
+    with transaction.atomic():  # two statements, one batch
+        Entry.objects.create(name="first")
+        Entry.objects.create(name="second")
+        grouped = [hook[1] for hook in connection.run_on_commit if type(hook[1]) is _Published]
+        assert len(grouped) == 2 and grouped[0].group is grouped[1].group
+    assert [callback.group for callback in grouped] == [None, None]
+    assert all(callback.done for callback in grouped)
+    with transaction.atomic():
+        Entry.objects.create(name="alone")
+        [alone] = [hook[1] for hook in connection.run_on_commit if type(hook[1]) is _Published]
+        assert alone.group is None
