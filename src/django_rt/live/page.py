@@ -69,6 +69,7 @@ class Changes:
     _keys: dict[int, tuple[list[Any], list[str]]] = field(default_factory=dict)
     _hashes: dict[int, tuple[list[Any], dict[str, int]]] = field(default_factory=dict)
     _row_hashes: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    _fresh: dict[str, dict[str, Model]] = field(default_factory=dict)
 
     def keys(self, rows: list[Any]) -> list[str]:
         """The item keys of ``rows``, once per batch for rows that pages share."""
@@ -107,6 +108,18 @@ class Changes:
                 queryset._rt_item_keys = (list(pks), keys)  # type: ignore[attr-defined]
             known = self._keys[id(pks)] = (pks, keys)
         return known[1]
+
+    def fresh_rows(self, model: str) -> dict[str, Model]:
+        """The batch's refetched rows of ``model`` (a label) by item key (once per
+        batch: every page with a list of them asks)."""
+        rows = self._fresh.get(model)
+        if rows is None:
+            rows = self._fresh[model] = {
+                item_key(pk): row
+                for (table, pk), row in self.instances.items()
+                if table == model and row is not None
+            }
+        return rows
 
     def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
         """The primary keys of ``queryset``'s rows now, in order (once per batch)."""
@@ -648,11 +661,7 @@ class LivePage:
             shared = changes.keys_of(queryset)  # the batch's: each page takes a copy
             keys = shared[::-1] if reversed_ else list(shared)
             known = region.hashes
-            fresh = {
-                item_key(pk): row
-                for (table, pk), row in changes.instances.items()
-                if table == model and row is not None
-            }
+            fresh = changes.fresh_rows(model)
             found: dict[str, Any] = {}
             if keys == region.keys and known.keys() == region.items.keys():
                 # The same rows in the same order: the batch's own are the ones to look at.
