@@ -296,3 +296,46 @@ async def test_the_session_and_user_are_loaded_once_and_are_the_sockets_own(
         key = client.cookies[settings.SESSION_COOKIE_NAME].value
         assert content(await event(communicator, "whoami")) == f"alice True {key}"
         await communicator.disconnect()
+
+
+def test_an_activation_sets_what_differs_and_restores_it_afterwards():
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone, translation
+
+    from django_rt.middleware import Activation
+
+    paris = ZoneInfo("Europe/Paris")
+    page = Activation(language="de", timezone=paris)
+    with translation.override("fr"):
+        with page.active():
+            assert translation.get_language() == "de"
+            assert timezone.get_current_timezone() is paris
+            # What the code in between activates and leaves active (a view that
+            # calls translation.activate()): the page's own activation sets it back.
+            translation.activate("en")
+            with page.active():
+                assert translation.get_language() == "de"
+            assert translation.get_language() == "en"
+        assert translation.get_language() == "fr"
+        assert timezone.get_current_timezone() is not paris
+
+
+def test_an_activation_already_in_force_changes_nothing():
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone, translation
+
+    from django_rt.middleware import Activation
+
+    paris = ZoneInfo("Europe/Paris")
+    page = Activation(language="de", timezone=paris)
+    with translation.override("de"), timezone.override(paris):
+        with page.active():
+            translation.activate("fr")
+        # Nothing was overridden, so nothing is restored: the outer scope's own
+        # override is what ends the change.
+        assert translation.get_language() == "fr"
+        with page.active():
+            assert translation.get_language() == "de"  # differs again: set again
+        assert translation.get_language() == "fr"

@@ -95,10 +95,21 @@ class Activation:
             urlconf=getattr(request, "urlconf", None),
         )
 
-    @contextmanager
-    def active(self) -> Iterator[None]:
+    def active(self) -> AbstractContextManager[None]:
         """Make the page's language, time zone and URLconf active in this thread (or
-        task), and what was active before again afterwards."""
+        task), and what was active before again afterwards. Nothing to do where they
+        are active already (a page's update inside the run of its view): the same
+        three things, whatever the code in between activated and left active."""
+        if (
+            translation.get_language() == self.language
+            and timezone.get_current_timezone() == self.timezone
+            and (self.urlconf is None or get_urlconf() == self.urlconf)
+        ):
+            return _ALREADY
+        return self._override()
+
+    @contextmanager
+    def _override(self) -> Iterator[None]:
         with translation.override(self.language), timezone.override(self.timezone):
             if self.urlconf is None:
                 yield
@@ -109,6 +120,9 @@ class Activation:
                 yield
             finally:
                 set_urlconf(previous)
+
+
+_ALREADY: AbstractContextManager[None] = nullcontext()
 
 
 def activated(function: Callable[P, R], activation: Activation | None) -> Callable[P, R]:
