@@ -329,3 +329,27 @@ async def test_a_page_whose_update_is_under_way_is_not_adopted(monkeypatch):
         assert live_pages(rt) == 2  # it rendered and kept its own
         await create("beta")
         await equal_to_a_reload(first, second)
+
+
+async def test_a_page_that_joins_its_audience_late_gets_what_changed_since_its_load():
+    from django.test import Client
+
+    from django_rt.testing.client import RTPage
+
+    await create("alpha")
+    async with RTClient() as rt:
+        first = await rt.open("/aud/list/")
+        second = await rt.open("/aud/list/")  # adopts the audience's page as it is
+        assert live_pages(rt) == 1 and second.ops["morph"] == 0
+        # Loaded now, joined after a change: the audience's page is newer than its HTML.
+        late = RTPage(rt, Client(), "/aud/list/")
+        late._loaded(await late._get())
+        await create("beta")
+        await equal_to_a_reload(first, second)
+        await rt.call(late._join())
+        assert late.ops["morph"] == 1 and "beta" in late.text("#list")
+        assert late.shown == await late.fresh()
+        # Loaded after the change: its HTML is the audience's, nothing to send.
+        last = await rt.open("/aud/list/")
+        assert last.ops["morph"] == 0 and "beta" in last.text("#list")
+        assert live_pages(rt) == 1

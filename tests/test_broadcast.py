@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test import Client
 
 from django_rt import RTResponse, broadcast
-from django_rt.protocol import Frame, Key
+from django_rt.protocol import ErrorCode, Frame, Key
 
 from .helpers import join, load_page, socket
 from .testapp.truth import BroadcastChildView, BroadcastView, PickedView
@@ -107,3 +107,19 @@ def test_what_broadcast_refuses():
         broadcast("", RTResponse("#x", "y"))
     with pytest.raises(TypeError, match="return an RTResponse"):
         broadcast(BroadcastView, "not a response")
+
+
+async def test_groups_that_are_not_a_list_of_names_refuse_the_join_and_say_why(application):
+    client = Client()
+    config = await sync_to_async(load_page)(client, "/truth/broadcast/misnamed/")
+    communicator = socket(application, client)
+    try:
+        answer = await join(communicator, config["token"], config["hash"])
+        assert answer[Key.TYPE] == Frame.ERROR, answer
+        assert "TypeError" in answer[Key.MESSAGE]
+        # The connection stays, unjoined: an event is refused as such.
+        await communicator.send_json_to({Key.TYPE: Frame.EVENT, Key.REF: 1, Key.HANDLER: "x"})
+        refused = await communicator.receive_json_from()
+        assert refused[Key.CODE] == ErrorCode.NOT_JOINED, refused
+    finally:
+        await communicator.disconnect()

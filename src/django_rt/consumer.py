@@ -72,7 +72,7 @@ from .live.page import LivePage, morph_op, page_patch, resync_patch
 from .live.proxies import VIEW
 from .live.recorder import evaluate_fresh
 from .live.render import base_template, stable_hash
-from .middleware import Activation, activated, activation_of, run_page_request
+from .middleware import Activation, Outcome, activated, activation_of, run_page_request
 from .protocol import (
     VERSION,
     CloseCode,
@@ -240,6 +240,11 @@ def load_identity(scope: Mapping[str, Any]) -> Identity:
     return Identity(session, auth.get_user(request), alive)
 
 
+def _audiences_of(view: RTView | FunctionView) -> set[str] | None:
+    """The broadcast audiences a page of ``view`` joins (a function view's: none)."""
+    return audiences(view) if isinstance(view, RTView) else None
+
+
 def request_from_scope(
     scope: Mapping[str, Any], full_path: str, identity: Identity | None = None
 ) -> HttpRequest:
@@ -276,6 +281,24 @@ class ViewRun:
     response: HttpResponseBase  # unrendered
     request: HttpRequest  # as the middleware left it: the one the view received
     activation: Activation | None  # its language, time zone ... (middleware.py)
+    after: Any = None  # what ``run_view(after=...)`` returned
+    after_error: Exception | None = None
+
+    def after_result(self) -> Any:
+        """What ``after`` returned; what it raised is raised here."""
+        if self.after_error is not None:
+            raise self.after_error
+        return self.after
+
+
+@dataclass
+class _ViewCall:
+    """What the worker thread of :meth:`RTConsumer.run_view` made besides the outcome."""
+
+    request: HttpRequest | None = None
+    error: Exception | None = None  # raised while making the request
+    after: Any = None
+    after_error: Exception | None = None
 
 
 def _target(value: Any) -> EventTarget:
@@ -843,12 +866,12 @@ class RTConsumer(AsyncWebsocketConsumer):
 
     async def _join(self, frame: dict[str, Any], raw: str, token: PageToken) -> None:
         async with join_slot():
-            html = await self._join_render(raw, token)
+            html, digest = await self._join_render(raw, token)
         if not self.live:
             return
         fresh = PageToken(token.view, token.path, token.user, token.page).sign()
         await self.send_frame({Key.TYPE: Frame.JOINED, Key.VERSION: VERSION, Key.TOKEN: fresh})
-        if html is not None and stable_hash(html) != frame.get(Key.HASH):
+        if html is not None and (digest or stable_hash(html)) != frame.get(Key.HASH):
             # The data changed between the page's HTTP response and this join.
             await self.send_patch([morph_op(html)])
         rendered = self.hub is not None and self.hub.joining.get(self) is not None
@@ -856,12 +879,16 @@ class RTConsumer(AsyncWebsocketConsumer):
             assert self.hub is not None
             await self.hub.ready(self)
 
-    async def _join_render(self, raw: str, token: PageToken) -> str | None:
-        """Run the page's view for the join and render its live page: the HTML, or
-        None when it has no live page."""
-        identity = await run_in_worker(load_identity, self.scope)
-        if not self.live:
-            return None
+    async def _join_render(self, raw: str, token: PageToken) -> tuple[str | None, str | None]:
+        """Run the page's view for the join and render its live page: the HTML (None
+        when it has no live page), and its ``stable_hash()`` where it is known."""
+        identities: list[Identity] = []
+
+        def request() -> HttpRequest:
+            identity = load_identity(self.scope)
+            identities.append(identity)
+            return request_from_scope(self.scope, token.path, identity)
+
         # A token signed before page ids existed counts as its own page.
         page_id = token.page or hashlib.sha256(raw.encode()).hexdigest()
 
@@ -886,12 +913,14 @@ class RTConsumer(AsyncWebsocketConsumer):
             # which pages may share this one's live state.
             audience.watch(request)
 
+        hub = self.hub
         run = await self.run_view(
-            request_from_scope(self.scope, token.path, identity), token, admit
+            request, token, admit, after=_audiences_of if hub is not None else None
         )
         if not self.live:
-            return None
-        view, response, request = run.view, run.response, run.request
+            return None, None
+        identity = identities[0]
+        view, response, processed = run.view, run.response, run.request
         if response.status_code != 200:
             where = response.get("Location")
             raise Refused(
@@ -899,14 +928,15 @@ class RTConsumer(AsyncWebsocketConsumer):
                 f"the view answered {response.status_code}" + (f" (to {where})" if where else ""),
                 CloseCode.FORBIDDEN,
             )
-        self.view, self.request, self.token = view, request, token
+        found = run.after_result()  # what it raised ends the join here, unjoined
+        self.view, self.request, self.token = view, processed, token
         self.activation = run.activation
-        if self.hub is not None and isinstance(view, RTView):  # a function view's: none
-            self.audiences = await run_in_worker(audiences, view)
-            self.hub.join_audiences(self, self.audiences)
+        if hub is not None and found is not None:
+            self.audiences = found
+            hub.join_audiences(self, found)
         self.session_alive = identity.alive
         self.access_until = time.monotonic() + rt_settings.ACCESS_CHECK_SECONDS
-        page = self.live_page(response, request)
+        page = self.live_page(response, processed)
         html = None
         if page is not None:
             assert view is not None
@@ -914,7 +944,7 @@ class RTConsumer(AsyncWebsocketConsumer):
                 page.activate = run.activation.active
             page.context_dependencies = view.rt_context_dependencies()
             assert self.hub is not None
-            audience.note_session(request)  # what the view read of it
+            audience.note_session(processed)  # what the view read of it
             page.audience_parts = self.audience_parts(view, page)
             shared = self.hub.audience_page(page)
             if shared is not None:
@@ -922,7 +952,7 @@ class RTConsumer(AsyncWebsocketConsumer):
                 # did not: no render, that page is this one's (its current HTML).
                 self.page = shared
                 self.hub.adopt(self, shared)
-                return shared.html
+                return shared.html, shared.html_hash()
             self.hub.attach(self)
 
             def render() -> str:
@@ -935,7 +965,7 @@ class RTConsumer(AsyncWebsocketConsumer):
                 self.page = page
             except Exception:
                 logger.exception("django-rt: rendering %s for live updates failed", token.path)
-        return html
+        return html, None
 
     def audience_parts(
         self, view: RTView | FunctionView, page: LivePage
@@ -1023,14 +1053,21 @@ class RTConsumer(AsyncWebsocketConsumer):
 
     async def run_view(
         self,
-        request: HttpRequest,
+        request: HttpRequest | Callable[[], HttpRequest],
         token: PageToken,
         check: Callable[[HttpRequest], None] | None = None,
+        after: Callable[[RTView | FunctionView], Any] | None = None,
     ) -> ViewRun:
         """Run the page's URL through the project's middleware and its view function, as
         a GET would (``middleware.py``); the response is not rendered. ``check`` sees the
-        request as the middleware left it, before the view runs, and may refuse it."""
+        request as the middleware left it, before the view runs, and may refuse it.
+
+        In one trip to a worker thread, with the view: ``request`` may be what makes
+        the request (what it raises is raised as it is), and ``after`` what runs on
+        the view once it answered (its result in ``ViewRun.after``; what it raised,
+        raised by :meth:`ViewRun.after_result`)."""
         captured: list[RTView | FunctionView] = []
+        call = _ViewCall()
 
         def before_view(processed: HttpRequest, match: ResolverMatch) -> None:
             if check is not None:
@@ -1043,8 +1080,25 @@ class RTConsumer(AsyncWebsocketConsumer):
                 )
             setattr(processed, VIEW_CAPTURE_ATTRIBUTE, captured)
 
+        def run() -> Outcome | None:
+            if isinstance(request, HttpRequest):
+                call.request = request
+            else:
+                try:
+                    call.request = request()
+                except Exception as error:
+                    call.error = error
+                    return None
+            outcome = run_page_request(call.request, before_view)
+            if after is not None and captured:
+                try:
+                    call.after = after(captured[0])
+                except Exception as error:
+                    call.after_error = error
+            return outcome
+
         try:
-            outcome = await run_in_worker(run_page_request, request, before_view)
+            outcome = await run_in_worker(run)
         except Refused:
             raise
         except Resolver404:
@@ -1061,7 +1115,10 @@ class RTConsumer(AsyncWebsocketConsumer):
             raise Refused(
                 ErrorCode.HANDLER_ERROR, "the page's view failed", CloseCode.FORBIDDEN
             ) from None
-        processed = outcome.request or request
+        if call.error is not None:
+            raise call.error
+        assert outcome is not None and call.request is not None
+        processed = outcome.request or call.request
         processed.__dict__.pop(VIEW_CAPTURE_ATTRIBUTE, None)
         response = outcome.response
         assert response is not None
@@ -1079,7 +1136,14 @@ class RTConsumer(AsyncWebsocketConsumer):
                 "the view answered without running (a cached response?)",
                 CloseCode.FORBIDDEN,
             )
-        return ViewRun(captured[0] if captured else None, response, processed, outcome.activation)
+        return ViewRun(
+            captured[0] if captured else None,
+            response,
+            processed,
+            outcome.activation,
+            call.after,
+            call.after_error,
+        )
 
     # access -------------------------------------------------------------------------
 

@@ -120,3 +120,10 @@ class BroadcastView(RTView):
 
 class BroadcastChildView(BroadcastView):
     pass
+
+
+class MisnamedGroupsView(BroadcastView):
+    """A page whose groups are one string, not a list of names."""
+
+    def get_rt_groups(self) -> list[str]:
+        return "everyone"  # type: ignore[return-value]

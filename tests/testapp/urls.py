@@ -29,6 +29,7 @@ urlpatterns = [
     path("truth/fragile/", truth.FragileView.as_view()),
     path("truth/broadcast/", truth.BroadcastView.as_view()),
     path("truth/broadcast/child/", truth.BroadcastChildView.as_view()),
+    path("truth/broadcast/misnamed/", truth.MisnamedGroupsView.as_view()),
     path("sec/", include("tests.testapp.security")),
     path("forms/", include("tests.testapp.forms_views")),
     path("live/labels/", views.LiveLabelsView.as_view()),

@@ -39,7 +39,13 @@ from .recorder import (
     strip_markers,
     within,
 )
-from .render import live_context_keys, render_new_items, render_template, rerender
+from .render import (
+    live_context_keys,
+    render_new_items,
+    render_template,
+    rerender,
+    stable_hash,
+)
 
 PAGE = ""  # the index entry of reads outside any region
 
@@ -365,6 +371,8 @@ class LivePage:
         #: The batch whose changes to what the view read run the view again (see
         #: :meth:`rerun`), while that runs.
         self.refreshing: Changes | None = None
+        #: The last :meth:`html_hash` and the HTML it hashed.
+        self._hashed: tuple[str, str] | None = None
 
     # audiences ---------------------------------------------------------------------
 
@@ -391,6 +399,14 @@ class LivePage:
 
     def _shareable(self) -> bool:
         return self.failed is None and VIEW not in self.index
+
+    def html_hash(self) -> str:
+        """``stable_hash()`` of the page's HTML, computed once for each HTML it has
+        (each page that joins an audience's page compares it with its own)."""
+        html, hashed = self.html, self._hashed
+        if hashed is None or hashed[0] is not html:
+            hashed = self._hashed = (html, stable_hash(html))
+        return hashed[1]
 
     # rendering ---------------------------------------------------------------------
 
