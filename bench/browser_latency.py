@@ -77,7 +77,19 @@ PAGES = {"value": "/value/", "list": "/list/"}
 # marked data-bench, and let the benchmark wait for a text without polling.
 OBSERVER_JS = """
 (() => {
-  const seen = {}, waiters = {};
+  const seen = {}, waiters = {}, frames = [];
+  // When each WebSocket message arrives, before the page's own handler sees it.
+  const Native = window.WebSocket;
+  if (Native) {
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('message', () => {
+          frames.push(performance.timeOrigin + performance.now());
+        });
+      }
+    };
+  }
   const record = () => {
     const now = performance.timeOrigin + performance.now();
     for (const el of document.querySelectorAll('[data-bench]')) {
@@ -94,6 +106,8 @@ OBSERVER_JS = """
   document.addEventListener('DOMContentLoaded', record);
   window.__bench = {
     seen,
+    // The last message that arrived at or before `at`: the one that changed the DOM.
+    frameBefore: (at) => frames.reduce((last, t) => (t <= at ? t : last), null),
     wait: (text, timeout) => new Promise((resolve) => {
       if (text in seen) return resolve(seen[text]);
       const timer = setTimeout(() => resolve(null), timeout);
@@ -103,6 +117,7 @@ OBSERVER_JS = """
 })();
 """
 WAIT_JS = "([text, timeout]) => window.__bench.wait(text, timeout)"
+FRAME_JS = "(at) => window.__bench.frameBefore(at)"
 NOW_JS = "() => performance.timeOrigin + performance.now()"
 
 
@@ -362,6 +377,7 @@ def measure(
         clock = [clock_offset(page) for page in opened]
         time.sleep(0.2)
         latencies: list[list[float | None]] = []
+        arrivals: list[list[float | None]] = []
         save_ms: list[float] = []
         for n in range(warmup + saves):
             # A new text for every save (never seen before in this run), on a rotating row
@@ -373,9 +389,19 @@ def measure(
             if n >= warmup:
                 started = result["started"] * 1000
                 latencies.append([None if at is None else at - started for at in seen])
+                frames = [
+                    None if at is None else page.evaluate(FRAME_JS, at)
+                    for page, at in zip(opened, seen, strict=True)
+                ]
+                arrivals.append([None if at is None else at - started for at in frames])
                 save_ms.append((result["returned"] - result["started"]) * 1000)
             time.sleep(gap)
-        return {"latencies_ms": latencies, "save_call_ms": save_ms, "clock_offset_ms": clock}
+        return {
+            "latencies_ms": latencies,
+            "frame_arrival_ms": arrivals,
+            "save_call_ms": save_ms,
+            "clock_offset_ms": clock,
+        }
     finally:
         for context in contexts:
             context.close()
@@ -456,6 +482,40 @@ def table(results: dict[str, Any], pages: list[int]) -> str:
                     else:
                         row.append("-")
             lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def split(results: dict[str, Any], pages: list[int]) -> str:
+    """Where each stack's time goes, medians over every page and save: the ``save()``
+    call itself (a peer's signal handler renders and publishes inside it), from its start
+    to the WebSocket message's arrival in the page, and from that arrival to the DOM
+    (the page's own script applying the frame)."""
+    lines = [
+        "| page | open pages | stack | save() call | save() to frame | frame to DOM |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind in results["settings"]["kinds"]:
+        for count in pages:
+            for name, entry in results["stacks"].items():
+                run = entry["runs"].get(kind, {}).get(str(count))
+                if not run or not run.get("frame_arrival_ms"):
+                    continue
+                saves = zip(run["latencies_ms"], run["frame_arrival_ms"], strict=True)
+                pairs = [
+                    (dom, frame)
+                    for doms, frames in saves
+                    for dom, frame in zip(doms, frames, strict=True)
+                    if dom is not None and frame is not None
+                ]
+                if not pairs:
+                    continue
+                arrival = statistics.median(frame for _, frame in pairs)
+                applied = statistics.median(dom - frame for dom, frame in pairs)
+                call = statistics.median(run["save_call_ms"])
+                lines.append(
+                    f"| {kind} | {count} | {name} | {call:.1f} ms | {arrival:.1f} ms "
+                    f"| {applied:.2f} ms |"
+                )
     return "\n".join(lines)
 
 
@@ -589,7 +649,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         pooled = entries[stack.name]["runs"].setdefault(kind, {})
                         pooled = pooled.setdefault(
                             str(count),
-                            {"latencies_ms": [], "save_call_ms": [], "clock_offset_ms": []},
+                            {
+                                "latencies_ms": [],
+                                "frame_arrival_ms": [],
+                                "save_call_ms": [],
+                                "clock_offset_ms": [],
+                            },
                         )
                         for key, values in run.items():
                             pooled[key].extend(values)
@@ -624,6 +689,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path.write_text(dump(results))
     print()
     print(table(results, pages))
+    print()
+    print(split(results, pages))
     print()
     check = results["clock_check_ms"]
     print(

@@ -47,3 +47,9 @@ def test_django_rt_side_sees_every_save(tmp_path: Path) -> None:
     assert run["summary"]["missed"] == 0
     assert [len(row) for row in run["latencies_ms"]] == [1, 1]
     assert all(latency is not None for row in run["latencies_ms"] for latency in row)
+    # Each save's frame was seen arriving before its text reached the DOM, after save().
+    arrivals = [at for row in run["frame_arrival_ms"] for at in row]
+    assert len(arrivals) == 2 and all(at is not None for at in arrivals)
+    for (latency,), (arrival,) in zip(run["latencies_ms"], run["frame_arrival_ms"], strict=True):
+        assert 0 < arrival <= latency
+    assert "| frame to DOM |" in done.stdout
