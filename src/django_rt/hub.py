@@ -324,8 +324,8 @@ class QueryCache:
     the result serves."""
 
     def __init__(self) -> None:
-        self.results: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
-        self.keys: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]] = {}
+        self.results: dict[tuple[Any, ...], tuple[list[Any], frozenset[reads.Read]]] = {}
+        self.keys: dict[tuple[Any, ...], tuple[list[Any], frozenset[reads.Read]]] = {}
         self.queries = 0
 
     def primary_keys(self, queryset: QuerySet[Any]) -> list[Any]:
@@ -338,7 +338,7 @@ class QueryCache:
 
     def _once(
         self,
-        results: dict[tuple[Any, ...], tuple[list[Any], frozenset[str]]],
+        results: dict[tuple[Any, ...], tuple[list[Any], frozenset[reads.Read]]],
         queryset: QuerySet[Any],
         run: Callable[[QuerySet[Any]], list[Any]],
     ) -> list[Any]:

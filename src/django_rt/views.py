@@ -25,6 +25,7 @@ from .events import Handler
 from .live import reads
 from .live.page import ANY, SCRIPT_PLACEHOLDER
 from .live.proxies import Dependency
+from .live.reads import Read
 from .live.render import base_template, live_context_keys, render_template, stable_hash
 from .protocol import CONFIG_ATTRIBUTE, VERSION, ConfigKey
 from .tokens import PageToken, user_key, view_path
@@ -37,12 +38,13 @@ _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 _JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
-def context_dependencies(tables: Collection[str] | None) -> frozenset[Dependency]:
-    """What a page depends on through its context: the tables that computing it read,
-    or everything when that is unknown."""
+def context_dependencies(tables: Collection[Read] | None) -> frozenset[Dependency]:
+    """What a page depends on through its context: the tables that computing it read
+    (the row, where a statement read one row by primary key alone), or everything when
+    that is unknown."""
     if tables is None:
         return frozenset({ANY})
-    return frozenset(("t", table) for table in tables)
+    return frozenset(("t", table) if isinstance(table, str) else ("i", *table) for table in tables)
 
 
 class RTTemplateResponse(TemplateResponse):
@@ -101,7 +103,7 @@ class RTView(TemplateView):
 
     #: On a connected instance: the tables that computing the context read (labels).
     #: A change to one of them runs :meth:`rt_get_context_data` again for the page.
-    rt_context_tables: frozenset[str] | None = None
+    rt_context_tables: frozenset[Read] | None = None
 
     #: Set by :meth:`rt_rerun` while a handler runs.
     rt_rerun_wanted: bool = False
@@ -302,7 +304,7 @@ class FunctionView:
         self.kwargs = kwargs
         self.template_name: Any = None
         #: The tables that the function's last run read (labels).
-        self.rt_context_tables: frozenset[str] | None = None
+        self.rt_context_tables: frozenset[Read] | None = None
 
     def rt_context_dependencies(self) -> frozenset[Dependency]:
         return context_dependencies(self.rt_context_tables)
@@ -345,7 +347,7 @@ def _live_response(
     request: HttpRequest,
     response: Any,
     path: str,
-    tables: set[str],
+    tables: set[Read],
     function_view: FunctionView | None,
 ) -> Any:
     if not isinstance(response, TemplateResponse) or response.is_rendered:

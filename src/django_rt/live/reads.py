@@ -24,13 +24,17 @@ from django.db.backends.signals import connection_created
 
 from . import recorder
 
-_collectors: contextvars.ContextVar[tuple[set[str], ...]] = contextvars.ContextVar(
+_collectors: contextvars.ContextVar[tuple[set[Read], ...]] = contextvars.ContextVar(
     "django_rt_read_collectors", default=()
 )
 
 _precise: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "django_rt_precise_read", default=False
 )
+
+#: What a statement read: a table (a model's label), or one row of it, ``(label, pk)``
+#: (a statement that selects by primary key alone, see :func:`row_read`).
+Read = str | tuple[str, str]
 
 _pattern: re.Pattern[str] | None = None
 _labels: dict[str, str] = {}
@@ -64,18 +68,111 @@ def tables_in(sql: str) -> frozenset[str]:
     return found
 
 
+#: One table's columns, as Django's SQL compiler writes a query on one model (each
+#: column of the table, with an optional alias), where its primary key is one value.
+_ROW_SELECT = re.compile(
+    r"SELECT (?P<columns>[^()]+?) FROM (?P<q>[\"`])(?P<table>[^\"`]+)(?P=q)"
+    r" WHERE (?P=q)(?P=table)(?P=q)\.(?P=q)(?P<column>[^\"`]+)(?P=q) = %s"
+    r"(?: ORDER BY (?P<order>[^()]+?))?(?: LIMIT \d+)?"
+)
+#: Primary keys whose value in a statement's parameters reads as the change feed
+#: names the row (``str(instance.pk)``) once the field converts it.
+_ROW_KEYS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+        "UUIDField",
+        "CharField",
+        "SlugField",
+    }
+)
+_row_cache: dict[str, Any] = {}
+
+
+def _row_statement(sql: str) -> Any:
+    """The primary key field that ``sql`` selects one row of a table by, alone (no
+    join, no subquery, no other condition), or None."""
+    found = _row_cache.get(sql, _row_cache)
+    if found is not _row_cache:
+        return found
+    found = None
+    match = _ROW_SELECT.fullmatch(sql)
+    if match is not None:
+        q, table = match["q"], match["table"]
+        label = _labels.get(table.lower()) if _table_pattern() else None
+        own = f"{q}{table}{q}."
+        columns = match["columns"].split(", ")
+        order = match["order"].split(", ") if match["order"] else []
+        if label is not None and all(_own_column(c, own, q) for c in columns + order):
+            from django.apps import apps
+
+            field = apps.get_model(label)._meta.pk
+            if (
+                field is not None
+                and field.column == match["column"]
+                and field.get_internal_type() in _ROW_KEYS
+            ):
+                found = (label, field)
+    if len(_row_cache) >= _CACHE_SIZE:
+        _row_cache.clear()
+    _row_cache[sql] = found
+    return found
+
+
+def _own_column(item: str, own: str, quote: str) -> bool:
+    """Whether ``item`` (a selected column, or an ordering) is a column of the table
+    whose quoted name and dot ``own`` is, with an alias or a direction or not."""
+    item = re.sub(rf" (?:AS {quote}[^{quote}]+{quote}|ASC|DESC)$", "", item)
+    if not item.startswith(own):
+        return False
+    column = item[len(own) :]
+    return len(column) > 2 and column[0] == column[-1] == quote and quote not in column[1:-1]
+
+
+def row_read(sql: str, params: Any) -> tuple[str, str] | None:
+    """``(label, pk)`` when ``sql`` with ``params`` selects one row by its primary key
+    and nothing else (``get(pk=...)``, ``filter(pk=...).first()``, ``.values()`` of
+    it): what it returns changes only when that row does (it is saved,
+    added or deleted). None for any other statement."""
+    if (
+        not sql.startswith("SELECT ")
+        or not isinstance(params, list | tuple)
+        or len(params) != 1
+        or " WHERE " not in sql
+    ):
+        return None
+    statement = _row_statement(sql)
+    if statement is None:
+        return None
+    label, field = statement
+    try:
+        value = field.to_python(params[0])
+    except Exception:  # not a value of the key: nothing precise to say
+        return None
+    return None if value is None else (label, str(value))
+
+
 def reset() -> None:
     """Forget the table names (after models were added, in tests)."""
     global _pattern
     _pattern = None
     _labels.clear()
     _cache.clear()
+    _row_cache.clear()
 
 
 @contextmanager
-def collect() -> Iterator[set[str]]:
-    """Collect the labels of the tables that the statements executed inside read."""
-    tables: set[str] = set()
+def collect() -> Iterator[set[Read]]:
+    """Collect what the statements executed inside read: the labels of the tables,
+    and ``(label, pk)`` for a statement that read one row by primary key alone."""
+    tables: set[Read] = set()
     token = _collectors.set((*_collectors.get(), tables))
     try:
         yield tables
@@ -95,18 +192,19 @@ def precise() -> Iterator[None]:
         _precise.reset(token)
 
 
-def note(tables: frozenset[str] | set[str]) -> None:
+def note(tables: frozenset[Read] | set[Read]) -> None:
     """Record ``tables`` as read, as if a statement reading them had run here (for
     results served from a cache): into every active collector, and into the innermost
-    frame of the tracked render, if any."""
+    frame of the tracked render, if any (a row read counts as its table's there)."""
     for collector in _collectors.get():
         collector |= tables
     session = recorder.current()
     if session is not None:
         frame = session.frames[-1]
         for table in tables:
-            frame.deps.add(("t", table))
-            frame.whole.add(("t", table))
+            dependency = ("t", table if isinstance(table, str) else table[0])
+            frame.deps.add(dependency)
+            frame.whole.add(dependency)
 
 
 _WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE|UPSERT)\b", re.I)
@@ -165,7 +263,8 @@ def _record(
     if not isinstance(sql, str):
         return execute(sql, params, many, context)
     if (_collectors.get() or recorder.current() is not None) and not _precise.get():
-        note(tables_in(sql))
+        row = row_read(sql, params) if _collectors.get() else None
+        note(tables_in(sql) if row is None else frozenset({row}))
     result = execute(sql, params, many, context)
     if _write_listeners and _WRITE.match(sql):
         tables = tables_in(sql) - _covered.get()
