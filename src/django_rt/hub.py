@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import sys
 import time
@@ -863,9 +864,17 @@ class Hub:
         hears of each page's update as soon as it is computed."""
         if not isinstance(groups, dict):
             groups = self._groups(groups)
-        clients = [client for members in groups.values() for client in members]
-        batch = Changes(instances=self._refetch(changes, clients), evaluate=QueryCache())
+        wanted, known = self._wanted(changes)
+        batch = Changes(instances=known, evaluate=QueryCache())
         batch.tables = {change.model for change in changes}
+        if wanted:
+            batch.unfetched = frozenset((label, pk) for label, pks in wanted.items() for pk in pks)
+            batch.fetch = functools.partial(self._fetch, wanted)
+            # Pages that run their views again for this batch take the rows from the
+            # contexts their views compute (see LivePage.rerun): fetched only for the
+            # others, or where a context does not hold them.
+            if not all(page.reruns_for(batch) for page in groups):
+                batch.complete()
         deliveries = []
         for page, members in groups.items():
             with page.lock:
@@ -929,9 +938,17 @@ class Hub:
                 deliveries.append(Delivery([client], own_ops, own_text, own.dependencies(), own))
         return deliveries
 
-    def _refetch(
-        self, changes: Sequence[Change], clients: Iterable[Client]
-    ) -> dict[tuple[str, str], Model | None]:
+    def _refetch(self, changes: Sequence[Change]) -> dict[tuple[str, str], Model | None]:
+        """The batch's rows as they are now (None: deleted), by (label, pk)."""
+        wanted, rows = self._wanted(changes)
+        rows.update(self._fetch(wanted))
+        return rows
+
+    def _wanted(
+        self, changes: Sequence[Change]
+    ) -> tuple[dict[str, set[str]], dict[tuple[str, str], Model | None]]:
+        """The rows of a batch to fetch, by label, and the ones known without a query
+        (deleted: None)."""
         wanted: dict[str, set[str]] = {}
         rows: dict[tuple[str, str], Model | None] = {}
         for change in changes:
@@ -954,6 +971,12 @@ class Hub:
             else:
                 wanted.setdefault(change.model, set()).add(change.pk)
                 rows.pop((change.model, change.pk), None)
+        return {label: pks for label, pks in wanted.items() if pks}, rows
+
+    def _fetch(self, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Model | None]:
+        """The rows ``wanted`` names (by label) as they are now; None for one that is
+        gone."""
+        rows: dict[tuple[str, str], Model | None] = {}
         for label, pks in wanted.items():
             model = apps.get_model(label)
             listed = sorted(pks)

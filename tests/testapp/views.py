@@ -222,3 +222,47 @@ class LiveLabelsView(RTView):
         context["labels"] = Label.objects.exclude(code="note").order_by("code")
         context["note"] = Label.objects.filter(code="note").first()
         return context
+
+
+class EntryNameView(RTView):
+    """One row's name and nothing else: the page's view picks the row by primary key."""
+
+    template_name = "testapp/pages/name.html"
+
+    def get_context_data(self, **kwargs):
+        from django.shortcuts import get_object_or_404
+
+        context = super().get_context_data(**kwargs)
+        context["entry"] = get_object_or_404(Entry, pk=kwargs["pk"])
+        return context
+
+
+class EntryShoutView(EntryNameView):
+    """A view that changes the row it picked, in Python only, before the page shows it."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entry"].name = context["entry"].name.upper() + "!"
+        return context
+
+
+class EntryCaptionView(RTView):
+    """A value the view read from a row, without the row: its context does not hold it."""
+
+    template_name = "testapp/pages/caption.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["caption"] = Entry.objects.filter(pk=kwargs["pk"]).values("name")[0]["name"]
+        return context
+
+
+class EntryAmongView(EntryNameView):
+    """A row picked by primary key, and the list of every row, itself among them."""
+
+    template_name = "testapp/pages/among.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entries"] = Entry.objects.order_by("pk")
+        return context

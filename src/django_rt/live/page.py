@@ -11,7 +11,7 @@ import re
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -72,10 +72,40 @@ class Changes:
     #: Runs a queryset (once per batch for all pages that show the same query); its
     #: ``primary_keys(queryset)``, if it has one, the keys of the rows alone.
     evaluate: Callable[[QuerySet[Any]], list[Any]] | None = None
+    #: The saved rows not fetched yet, and what fetches them (:meth:`complete`): rows
+    #: that only pages whose views run again show come from those views' contexts.
+    unfetched: frozenset[tuple[str, str]] = frozenset()
+    fetch: Callable[[], dict[tuple[str, str], Model | None]] | None = None
     _keys: dict[int, tuple[list[Any], list[str]]] = field(default_factory=dict)
     _hashes: dict[int, tuple[list[Any], dict[str, int]]] = field(default_factory=dict)
     _row_hashes: dict[int, tuple[Any, int]] = field(default_factory=dict)
     _fresh: dict[str, dict[str, Model]] = field(default_factory=dict)
+    _changed_keys: frozenset[Dependency] | None = None
+
+    def complete(self) -> None:
+        """Fetch the rows not fetched yet (see :attr:`unfetched`)."""
+        fetch, self.fetch = self.fetch, None
+        if fetch is not None:
+            self.instances.update(fetch())
+            self.unfetched = frozenset()
+
+    def changed_keys(self) -> frozenset[Dependency]:
+        """What the batch changed, as far as it is known before its rows are fetched:
+        each row and table (a saved row that turns out gone adds its ``("e", ...)``)."""
+        if self._changed_keys is None:
+            keys: set[Dependency] = {("i", model, pk) for model, pk in self.unfetched}
+            keys.update(self.dependencies())
+            self._changed_keys = frozenset(keys)
+        return self._changed_keys
+
+    def with_rows(self, rows: dict[tuple[str, str], Model]) -> Changes:
+        """The batch with ``rows`` for its unfetched rows, for one page (see
+        :meth:`LivePage.rerun`): its other pages do not see them."""
+        return Changes(
+            instances={**self.instances, **rows},
+            tables=self.tables,
+            evaluate=self.evaluate,
+        )
 
     def keys(self, rows: list[Any]) -> list[str]:
         """The item keys of ``rows``, once per batch for rows that pages share."""
@@ -447,6 +477,8 @@ class LivePage:
         :attr:`refreshing`) and computed the context it had (the same rows, querysets
         and values), the batch updates the page region by region instead."""
         batch, self.refreshing = self.refreshing, None
+        if batch is not None and self.failed is None:
+            batch = self._with_context_rows(batch, context)
         if batch is not None and self.failed is None and self._same_context(context, batch):
             self._read_by_view(frozenset(context_dependencies))
             try:
@@ -462,6 +494,33 @@ class LivePage:
             self.failed = None
             return [morph_op(after)]
         return self.rerender(evaluate)
+
+    def _with_context_rows(self, batch: Changes, context: dict[str, Any]) -> Changes:
+        """The batch with its saved rows taken from ``context``, which the view has just
+        computed from the database as it is now, when the context holds every one of
+        them (whole rows) and no list of the page shows them (a list's rows are its own
+        query's); else the batch with its rows fetched."""
+        if not batch.unfetched:
+            return batch
+        found: dict[tuple[str, str], Model] = {}
+        for row in _rows_in(context.values(), 0):
+            key = (label(row), str(row.pk))
+            if key in batch.unfetched and key not in found and not row.get_deferred_fields():
+                found[key] = row
+        if len(found) == len(batch.unfetched) and not any(
+            self._listed(model, pk) for model, pk in found
+        ):
+            return batch.with_rows(found)
+        batch.complete()
+        return batch
+
+    def _listed(self, model: str, pk: str) -> bool:
+        """Whether a list region of the page may show the row."""
+        ids = self.index.get(("t", model), set()) | self.index.get(("i", model, pk), set())
+        return any(
+            (region := self.regions.get(region_id)) is not None and region.kind == LIST
+            for region_id in ids
+        )
 
     def _read_by_view(self, dependencies: frozenset[Dependency]) -> None:
         """What the view's ``get_context_data()`` read this time (it computed the same
@@ -593,14 +652,13 @@ class LivePage:
         computed the same context), or the page shows a deleted row that no query of
         the page would drop.
         """
-        changed = set(changes.dependencies())
         if self.failed is not None:
             raise NeedsRefresh
-        if not context_read and (
-            ANY in self.context_dependencies or not self.context_dependencies.isdisjoint(changed)
-        ):
+        if not context_read and self.reruns_for(changes):
             self.refreshing = changes
             raise NeedsRefresh
+        changes.complete()  # a page that follows the batch region by region reads its rows
+        changed = set(changes.dependencies())
         deleted: set[Dependency] = set()
         for (model, pk), row in changes.instances.items():
             row_dependency: Dependency = ("i", model, pk)
@@ -641,6 +699,15 @@ class LivePage:
         ops, rendered = self._update_lists(lists, hit, changes, changed)
         hit = {rid for rid in hit if not any(within(item, rid) for item in rendered)}
         return ops + self._rerender_regions(hit, deleted, changes.evaluate)
+
+    def reruns_for(self, changes: Changes) -> bool:
+        """Whether the page's update for ``changes`` runs its view again (it failed
+        before, or its view read what the batch changed): see :meth:`update`."""
+        return (
+            self.failed is not None
+            or ANY in self.context_dependencies
+            or not self.context_dependencies.isdisjoint(changes.changed_keys())
+        )
 
     @_activated
     def update_view(self) -> list[dict[str, Any]]:
@@ -929,6 +996,19 @@ def _list_ops(old: Region, new: Region, again: set[str]) -> list[dict[str, Any]]
             }
         )
     return ops + inner
+
+
+def _rows_in(values: Iterable[Any], depth: int) -> Iterator[Model]:
+    """The model instances among ``values`` and in their lists, tuples and dicts (as
+    deep as :meth:`LivePage._same_value` compares them)."""
+    for value in values:
+        if isinstance(value, Model):
+            if value.pk is not None:
+                yield value
+        elif depth < 3 and isinstance(value, list | tuple):
+            yield from _rows_in(value, depth + 1)
+        elif depth < 3 and isinstance(value, dict):
+            yield from _rows_in(value.values(), depth + 1)
 
 
 def _depth(region_id: str) -> tuple[int, str]:
