@@ -87,7 +87,7 @@ class Changes:
         fetch, self.fetch = self.fetch, None
         if fetch is not None:
             self.instances.update(fetch())
-            self.unfetched = frozenset()
+            self.unfetched, self._changed_keys = frozenset(), None
 
     def changed_keys(self) -> frozenset[Dependency]:
         """What the batch changed, as far as it is known before its rows are fetched:
