@@ -328,7 +328,8 @@ async def test_many_changed_rows_are_refetched_in_chunks(monkeypatch):
     hub.unsubscribe()  # this test runs the refetch by hand
     await clients_on(hub, 1)
     changes = [Change("testapp.entry", str(entry.pk)) for entry in entries]
-    rows, queries = await sync_to_async(count_queries)(hub._refetch, changes)
+    wanted, _ = hub._wanted(changes)
+    rows, queries = await sync_to_async(count_queries)(hub._fetch, wanted)
     assert queries == 3  # 2 + 2 + 1 rows
     assert {pk for _, pk in rows} == {str(entry.pk) for entry in entries}
     assert all(row is not None for row in rows.values())

@@ -38,7 +38,6 @@ def test_statements_that_read_one_row_by_primary_key():
     assert read_of(entries.filter(id__exact="7")) == ("testapp.entry", "7")
     assert read_of(entries.filter(pk=7).values("name")) == ("testapp.entry", "7")
     assert read_of(entries.filter(pk=7).only("name")) == ("testapp.entry", "7")
-    assert read_of(Label.objects.filter(pk="a.b c%")) == ("testapp.label", "a.b c%")
 
 
 def test_statements_that_read_more_than_one_row_keep_their_tables():
@@ -52,6 +51,8 @@ def test_statements_that_read_more_than_one_row_keep_their_tables():
     assert read_of(entries.filter(pk=7).order_by("author__name")) is None  # a join
     assert read_of(Item.objects.filter(pk=7)) is None  # its manager filters soft deletes
     assert read_of(Shop.objects.filter(pk=7)) is None  # its parent's table is joined
+    # A text key: a case-insensitive collation would find a row the feed names otherwise.
+    assert read_of(Label.objects.filter(pk="abc")) is None
     sql, params = statement(entries.filter(pk=7))
     assert reads.row_read(sql, ()) is None and reads.row_read(sql, (7, 8)) is None
     assert reads.row_read(sql, ("not a key",)) is None

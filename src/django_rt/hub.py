@@ -938,12 +938,6 @@ class Hub:
                 deliveries.append(Delivery([client], own_ops, own_text, own.dependencies(), own))
         return deliveries
 
-    def _refetch(self, changes: Sequence[Change]) -> dict[tuple[str, str], Model | None]:
-        """The batch's rows as they are now (None: deleted), by (label, pk)."""
-        wanted, rows = self._wanted(changes)
-        rows.update(self._fetch(wanted))
-        return rows
-
     def _wanted(
         self, changes: Sequence[Change]
     ) -> tuple[dict[str, set[str]], dict[tuple[str, str], Model | None]]:

@@ -76,7 +76,9 @@ _ROW_SELECT = re.compile(
     r"(?: ORDER BY (?P<order>[^()]+?))?(?: LIMIT \d+)?"
 )
 #: Primary keys whose value in a statement's parameters reads as the change feed
-#: names the row (``str(instance.pk)``) once the field converts it.
+#: names the row (``str(instance.pk)``) once the field converts it. Not text keys: a
+#: case-insensitive collation (MySQL's default) finds the row "abc" for "ABC", and the
+#: feed would name it otherwise.
 _ROW_KEYS = frozenset(
     {
         "AutoField",
@@ -89,8 +91,6 @@ _ROW_KEYS = frozenset(
         "PositiveBigIntegerField",
         "PositiveSmallIntegerField",
         "UUIDField",
-        "CharField",
-        "SlugField",
     }
 )
 _row_cache: dict[str, Any] = {}
