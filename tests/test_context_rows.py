@@ -1,8 +1,8 @@
 """The rows of a batch that only pages whose views run again show come from the
 contexts those views compute, not from a query of their own.
 
-A page whose view picks a row by primary key runs the view again when the row is saved:
-the view reads the row as it is now, and the page renders it from there. The hub then
+A page whose view picks a row by primary key and reads it runs the view again when the
+row is saved: the view reads the row as it is now, and the page renders it from there. The hub then
 does not fetch the row as well, unless another page of the batch follows it region by
 region, a list of the page shows it (a list's rows are its query's), or the context
 does not hold it. Whichever way, every page equals a reload.
@@ -45,7 +45,8 @@ async def rename(entry: Entry, name: str) -> None:
 async def test_a_page_whose_view_runs_again_shows_the_row_its_view_read(fetches):
     entry = await sync_to_async(Entry.objects.create)(name="alpha")
     async with RTClient() as rt:
-        page = await rt.open(f"/live/name/{entry.pk}/")
+        # Its view reads the row's name (an access check) before the page shows it.
+        page = await rt.open(f"/live/checked/{entry.pk}/")
         await rename(entry, "beta")
         await rt.settle()
         assert page.text("h1") == "beta"
@@ -55,9 +56,10 @@ async def test_a_page_whose_view_runs_again_shows_the_row_its_view_read(fetches)
         await sync_to_async(Entry.objects.filter(pk=entry.pk).update)(name="gamma")
         await rt.settle()
         assert page.text("h1") == "gamma" and fetches == []
-        await sync_to_async(Entry.objects.filter(pk=entry.pk).delete)()
+        await rename(entry, "forbidden")
         await rt.settle()
-        assert page.reloads == 1
+        assert page.reloads == 1  # the view now refuses: never shown
+        assert "forbidden" not in page.text()
 
 
 async def test_a_view_that_changes_its_row_shows_what_a_reload_shows(fetches):

@@ -192,6 +192,7 @@ class RTFormMixin(RTView):
                 self.object = self.get_object()  # type: ignore[attr-defined]
             context = super().rt_get_context_data()
         self.rt_context_tables = frozenset(tables)
+        self.rt_context_reads = tables
         return context
 
     def rt_context_dependencies(self) -> frozenset[Dependency]:

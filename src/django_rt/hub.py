@@ -764,8 +764,8 @@ class Hub:
             pages.update(index.get(("t", change.model), ()))
             if change.pk:
                 pages.update(index.get(("i", change.model, change.pk), ()))
-                if change.kind == DELETE:
-                    pages.update(index.get(("e", change.model, change.pk), ()))
+                # Its existence too: a saved row may turn out gone (its key changed).
+                pages.update(index.get(("e", change.model, change.pk), ()))
             else:  # any of the rows pages show: each may be gone
                 for pk in self.rows.get(change.model, ()):
                     pages.update(index.get(("i", change.model, pk), ()))
@@ -953,11 +953,14 @@ class Hub:
                 continue
             # A row no page shows yet is fetched too when a page's query reads its
             # table: with it, a list that it enters needs the keys of its query alone.
-            shown = ("i", change.model, change.pk) in self.index
-            if change.kind == DELETE:
-                if not shown and ("e", change.model, change.pk) not in self.index:
-                    continue
-            elif not shown and ("t", change.model) not in self.index:
+            # A row whose key alone a page shows, to know whether it is still there (a
+            # saved row may be gone: an update changed its key).
+            shown = ("i", change.model, change.pk) in self.index or (
+                "e",
+                change.model,
+                change.pk,
+            ) in self.index
+            if not shown and (change.kind == DELETE or ("t", change.model) not in self.index):
                 continue
             if change.kind == DELETE:
                 rows[(change.model, change.pk)] = None

@@ -38,13 +38,19 @@ _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 _JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
-def context_dependencies(tables: Collection[Read] | None) -> frozenset[Dependency]:
+def context_dependencies(
+    tables: Collection[Read] | None, passed: Collection[tuple[str, str]] = ()
+) -> frozenset[Dependency]:
     """What a page depends on through its context: the tables that computing it read
-    (the row, where a statement read one row by primary key alone), or everything when
-    that is unknown."""
+    (the row, where a statement read one row by primary key alone; its existence, for
+    a row in ``passed``: the code passed it on unread), or everything when that is
+    unknown."""
     if tables is None:
         return frozenset({ANY})
-    return frozenset(("t", table) if isinstance(table, str) else ("i", *table) for table in tables)
+    return frozenset(
+        ("t", table) if isinstance(table, str) else ("e" if table in passed else "i", *table)
+        for table in tables
+    )
 
 
 class RTTemplateResponse(TemplateResponse):
@@ -105,6 +111,9 @@ class RTView(TemplateView):
     #: A change to one of them runs :meth:`rt_get_context_data` again for the page.
     rt_context_tables: frozenset[Read] | None = None
 
+    #: What :meth:`rt_get_context_data` collected last (the rows it passed on unread).
+    rt_context_reads: reads.ReadSet | None = None
+
     #: Set by :meth:`rt_rerun` while a handler runs.
     rt_rerun_wanted: bool = False
 
@@ -141,6 +150,7 @@ class RTView(TemplateView):
         with reads.collect() as tables:
             context = self.get_context_data(**kwargs)
         self.rt_context_tables = frozenset(tables)
+        self.rt_context_reads = tables
         return context
 
     def rt_rerun(self) -> None:
@@ -161,7 +171,9 @@ class RTView(TemplateView):
     def rt_context_dependencies(self) -> frozenset[Dependency]:
         """What the page depends on through its context: the tables read by computing
         it, or everything when that is unknown."""
-        return context_dependencies(self.rt_context_tables)
+        found = self.rt_context_reads
+        passed = found.passed() if found is not None else ()
+        return context_dependencies(self.rt_context_tables, passed)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if not self.rt_connected:

@@ -246,6 +246,54 @@ class EntryShoutView(EntryNameView):
         return context
 
 
+class EntryCheckedView(EntryNameView):
+    """A view that reads the row it picked before it passes it on: an access check on a
+    column. The row's saves run it again."""
+
+    def get_context_data(self, **kwargs):
+        from django.core.exceptions import PermissionDenied
+
+        context = super().get_context_data(**kwargs)
+        if context["entry"].name == "forbidden":
+            raise PermissionDenied
+        return context
+
+
+class EntryKeyView(EntryNameView):
+    """A row picked by primary key, of which the page shows the key alone."""
+
+    template_name = "testapp/pages/key.html"
+
+
+class Box:
+    """An object of the view's own around a row: a template reads the row unseen."""
+
+    def __init__(self, entry):
+        self.entry = entry
+
+
+class EntryBoxedView(EntryNameView):
+    """The row it picked inside an object of its own, in the context."""
+
+    template_name = "testapp/pages/boxed.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["box"] = Box(context.pop("entry"))
+        return context
+
+
+class EntryKeptView(EntryNameView):
+    """The row it picked inside an object of its own, kept on the view."""
+
+    template_name = "testapp/pages/kept.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        self.box = Box(context.pop("entry"))
+        return context
+
+
 class EntryCaptionView(RTView):
     """A value the view read from a row, without the row: its context does not hold it."""
 

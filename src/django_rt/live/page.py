@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db.models import Model, QuerySet
+from django.db.models import Manager, Model, QuerySet
 from django.http import HttpRequest
 
 from ..protocol import Marker, PatchKey, PatchOp
@@ -40,6 +40,7 @@ from .recorder import (
     within,
 )
 from .render import (
+    VIEW_KEY,
     live_context_keys,
     render_new_items,
     render_template,
@@ -226,6 +227,52 @@ class NeedsRefresh(Exception):
     the view must run again."""
 
 
+#: What a template may find in a view's attributes and still read through a proxy.
+_VIEW_OWN = frozenset({"request", "args", "kwargs"})
+_MOST_TRACKED = 10_000
+
+
+def _tracked_context(context: dict[str, Any]) -> bool:
+    """Whether a template can reach the rows of ``context`` only through the proxies
+    (``render.wrap_context``): each value is a row, a queryset, a manager or a plain
+    value, or a list, tuple or dict of them; the view's attributes (but its request)
+    the same, or lists, tuples and dicts of plain values. A row inside anything else (a
+    form, a page of a paginator, an object of the view's own) is read unseen."""
+    budget = [_MOST_TRACKED]
+    for key, value in context.items():
+        if key == VIEW_KEY:
+            attributes = getattr(value, "__dict__", {})
+            for name, attribute in attributes.items():
+                if name in _VIEW_OWN or name.startswith(("rt_", "_rt")):
+                    continue
+                if not isinstance(attribute, Model | QuerySet | Manager) and not _tracked(
+                    attribute, 0, budget, rows=False
+                ):
+                    return False
+        elif not _tracked(value, 0, budget):
+            return False
+    return True
+
+
+def _tracked(value: Any, depth: int, budget: list[int], rows: bool = True) -> bool:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if isinstance(value, _PLAIN) or (rows and isinstance(value, Model | QuerySet | Manager)):
+        return True
+    kind = type(value)
+    if depth >= 4:
+        return False
+    if kind is list or kind is tuple:
+        return all(_tracked(item, depth + 1, budget, rows) for item in value)
+    if kind is dict:
+        return all(
+            isinstance(key, _PLAIN) and _tracked(item, depth + 1, budget, rows)
+            for key, item in value.items()
+        )
+    return False
+
+
 def stale_op(error: Exception) -> dict[str, Any]:
     """Tells the browser that its page could not be updated and may show old data."""
     message = f"live update failed: {type(error).__name__}"
@@ -377,9 +424,7 @@ class LivePage:
         self.index: dict[Dependency, set[str]] = {}
         self._dependencies: frozenset[Dependency] | None = None  # of the index's keys
         self.registry: dict[Dependency, Any] = {}
-        #: What the view read while it computed the context (``get_context_data()``):
-        #: a change to any of it means running the view again (see :meth:`rerun`).
-        self.context_dependencies: frozenset[Dependency] = frozenset()
+        self._context_dependencies: frozenset[Dependency] = frozenset()
         #: What the render read outside any region (the page renders whole for it).
         self.page_reads: frozenset[Dependency] = frozenset()
         #: Why the last update failed, until the page renders again: the browser was
@@ -403,6 +448,26 @@ class LivePage:
         self.refreshing: Changes | None = None
         #: The last :meth:`html_hash` and the HTML it hashed.
         self._hashed: tuple[str, str] | None = None
+
+    @property
+    def context_dependencies(self) -> frozenset[Dependency]:
+        """What the view read while it computed the context (``get_context_data()``):
+        a change to any of it means running the view again (see :meth:`rerun`). A row
+        the view passed on unread (``("e", ...)``, see ``reads.ReadSet.passed``) counts
+        by its existence while the template can reach it only through the proxies
+        (:func:`_tracked_context`); else as a read of the row."""
+        return self._context_dependencies
+
+    @context_dependencies.setter
+    def context_dependencies(self, dependencies: frozenset[Dependency]) -> None:
+        if any(dependency[0] == "e" for dependency in dependencies) and not _tracked_context(
+            self.context
+        ):
+            dependencies = frozenset(
+                ("i", *dependency[1:]) if dependency[0] == "e" else dependency
+                for dependency in dependencies
+            )
+        self._context_dependencies = dependencies
 
     # audiences ---------------------------------------------------------------------
 
@@ -525,7 +590,9 @@ class LivePage:
     def _read_by_view(self, dependencies: frozenset[Dependency]) -> None:
         """What the view's ``get_context_data()`` read this time (it computed the same
         context): the page depends on it from now on, not on what it read before."""
-        old, self.context_dependencies = self.context_dependencies, dependencies
+        old = self.context_dependencies
+        self.context_dependencies = dependencies
+        dependencies = self.context_dependencies
         for dependency in old - dependencies - self.page_reads:
             ids = self.index.get(dependency)
             if ids is not None:

@@ -9,6 +9,13 @@ though: a wrapper on each connection (``connection.execute_wrappers``) hands the
 each statement to the collectors active in the current context, and the tables named in
 it become dependencies. Matching table names in the SQL text over-approximates (a
 column that happens to share a table's name adds a dependency): coarser, never wrong.
+
+A statement that selects one row by its primary key reads that row alone. When it loads
+a model instance, the instance is watched until the collection ends (its class is, for
+that long, a subclass that notes any attribute read beyond the primary key, then steps
+aside): a row that the code passed on without reading it (``get_object_or_404()`` put
+in a context) depends on the row's existence only; what a template shows of it, the
+proxies see (:meth:`ReadSet.passed`).
 """
 
 from __future__ import annotations
@@ -21,11 +28,18 @@ from typing import Any
 
 from django.db import connections
 from django.db.backends.signals import connection_created
+from django.db.models import Model
+from django.db.models.signals import post_init
 
 from . import recorder
 
-_collectors: contextvars.ContextVar[tuple[set[Read], ...]] = contextvars.ContextVar(
+_collectors: contextvars.ContextVar[tuple[ReadSet, ...]] = contextvars.ContextVar(
     "django_rt_read_collectors", default=()
+)
+#: The row that the statement executing now selects by primary key, if any: the
+#: instance of it that the statement's rows make next is watched (see ReadSet).
+_expected: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "django_rt_expected_row", default=None
 )
 
 _precise: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -159,6 +173,156 @@ def row_read(sql: str, params: Any) -> tuple[str, str] | None:
     return None if value is None else (label, str(value))
 
 
+class _Loaded:
+    """A model instance that a statement selecting its row by primary key made while
+    reads were collected, watched for as long as a collection that saw it lasts."""
+
+    __slots__ = ("holders", "instance", "key", "model", "untouched")
+
+    def __init__(self, instance: Model, model: type[Model], key: tuple[str, str]) -> None:
+        self.instance = instance
+        self.model = model
+        self.key = key
+        self.holders = 0
+        #: Whether nothing but its primary key, its ``_meta`` and its ``_state`` was read
+        #: or set on it since it was made.
+        self.untouched = True
+
+
+class ReadSet(set[Read]):
+    """What the statements executed inside :func:`collect` read (tables, and rows read
+    by primary key), and the instances those row statements made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: How many statements (or cached results) read each row by primary key.
+        self.row_reads: dict[tuple[str, str], int] = {}
+        self.loaded: list[_Loaded] = []
+
+    def passed(self) -> frozenset[tuple[str, str]]:
+        """The rows read by primary key whose every read made a model instance that
+        nothing read beyond its key (its other fields, its relations, its ``str()``,
+        ``__dict__``, ``__class__``), nor changed, while a collection watched it: the
+        code passed them on as they came, and what it computed depends on their
+        existence alone. A read whose result no instance came from (``values()``, a
+        row that was not found, a cached result) counts as a read of the whole row."""
+        clean: dict[tuple[str, str], int] = {}
+        for record in self.loaded:
+            fine = record.untouched and not record.instance._state.adding
+            clean[record.key] = clean.get(record.key, 0) + 1 if fine else -1
+        return frozenset(
+            key for key, count in self.row_reads.items() if clean.get(key, 0) == count and count > 0
+        )
+
+
+#: A subclass of each model whose instances note their reads (None: the model's own
+#: class machinery does not allow one), and the instances watched now, by id().
+_watchers: dict[type[Model], type[Model] | None] = {}
+_watched: dict[int, _Loaded] = {}
+_receivers: set[str] = set()
+
+
+def _watcher(model: type[Model]) -> type[Model] | None:
+    try:
+        return _watchers[model]
+    except KeyError:
+        pass
+    watcher: type[Model] | None = None
+    # A hook of the project's own that runs for each subclass might register ours (Django's
+    # AltersData only marks overriding methods).
+    own_hooks = any(
+        "__init_subclass__" in vars(klass) and not klass.__module__.startswith("django.")
+        for klass in model.__mro__[:-1]
+    )
+    if model._meta.pk is not None and not own_hooks:
+        watcher = _make_watcher(model)
+    _watchers[model] = watcher
+    return watcher
+
+
+def _make_watcher(model: type[Model]) -> type[Model]:
+    assert model._meta.pk is not None
+    keys = frozenset({"_meta", "_state", "pk", "_get_pk_val", "_is_pk_set", model._meta.pk.attname})
+    get = model.__getattribute__
+
+    def __getattribute__(self: Model, name: str) -> Any:
+        if name in keys:
+            return get(self, name)
+        _touched(self, model)
+        return getattr(self, name)
+
+    def __setattr__(self: Model, name: str, value: Any) -> None:
+        _touched(self, model)
+        setattr(self, name, value)
+
+    def __delattr__(self: Model, name: str) -> None:
+        _touched(self, model)
+        delattr(self, name)
+
+    namespace = {
+        "__slots__": (),
+        "__module__": model.__module__,
+        "__qualname__": model.__qualname__,
+        "__getattribute__": __getattribute__,
+        "__setattr__": __setattr__,
+        "__delattr__": __delattr__,
+    }
+    # type.__new__, not the model's metaclass: no second model is registered, and the
+    # subclass inherits _meta, managers and fields as they are.
+    return type.__new__(type(model), model.__name__, (model,), namespace)
+
+
+def _touched(instance: Model, model: type[Model]) -> None:
+    """Something read or set more than ``instance``'s key: it is an ordinary instance of
+    ``model`` again, and its read counts as a read of the whole row."""
+    record = _watched.pop(id(instance), None)
+    if record is not None:
+        record.untouched = False
+    object.__setattr__(instance, "__class__", model)
+
+
+def _release(record: _Loaded) -> None:
+    if _watched.pop(id(record.instance), None) is not None:
+        object.__setattr__(record.instance, "__class__", record.model)
+
+
+def _made(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    """``post_init``: watch the instance that the row statement executing now made."""
+    expected = _expected.get()
+    if expected is None:
+        return
+    collectors = _collectors.get()
+    pk = instance.pk
+    if not collectors or pk is None or str(pk) != expected[1]:
+        return
+    if sender._meta.concrete_model._meta.label_lower != expected[0]:  # type: ignore[union-attr]
+        return
+    _expected.set(None)
+    watcher = _watcher(type(instance))
+    if watcher is None:
+        return  # not watched: the read counts as a read of the whole row
+    record = _Loaded(instance, type(instance), expected)
+    record.holders = len(collectors)
+    for collector in collectors:
+        collector.loaded.append(record)
+    _watched[id(instance)] = record
+    object.__setattr__(instance, "__class__", watcher)
+
+
+def _hear_instances(label: str) -> None:
+    """Connect :func:`_made` to ``post_init`` of the model with ``label`` and of its
+    proxies, once (the models whose rows are read by primary key pay for it)."""
+    if label in _receivers:
+        return
+    from django.apps import apps
+
+    concrete = apps.get_model(label)._meta.concrete_model
+    for model in apps.get_models():
+        if model._meta.concrete_model is concrete:
+            post_init.connect(_made, sender=model, weak=False, dispatch_uid=("django_rt", model))
+    _receivers.add(label)
+
+
 def reset() -> None:
     """Forget the table names (after models were added, in tests)."""
     global _pattern
@@ -169,15 +333,22 @@ def reset() -> None:
 
 
 @contextmanager
-def collect() -> Iterator[set[Read]]:
+def collect() -> Iterator[ReadSet]:
     """Collect what the statements executed inside read: the labels of the tables,
-    and ``(label, pk)`` for a statement that read one row by primary key alone."""
-    tables: set[Read] = set()
+    and ``(label, pk)`` for a statement that read one row by primary key alone (with
+    what became of the instances it made: :meth:`ReadSet.passed`)."""
+    tables = ReadSet()
     token = _collectors.set((*_collectors.get(), tables))
     try:
         yield tables
     finally:
         _collectors.reset(token)
+        if not _collectors.get():
+            _expected.set(None)
+        for record in tables.loaded:
+            record.holders -= 1
+            if record.holders <= 0:
+                _release(record)
 
 
 @contextmanager
@@ -198,6 +369,9 @@ def note(tables: frozenset[Read] | set[Read]) -> None:
     frame of the tracked render, if any (a row read counts as its table's there)."""
     for collector in _collectors.get():
         collector |= tables
+        for table in tables:
+            if not isinstance(table, str):
+                collector.row_reads[table] = collector.row_reads.get(table, 0) + 1
     session = recorder.current()
     if session is not None:
         frame = session.frames[-1]
@@ -262,9 +436,16 @@ def _record(
 ) -> Any:
     if not isinstance(sql, str):
         return execute(sql, params, many, context)
-    if (_collectors.get() or recorder.current() is not None) and not _precise.get():
-        row = row_read(sql, params) if _collectors.get() else None
+    collectors = _collectors.get()
+    if (collectors or recorder.current() is not None) and not _precise.get():
+        row = row_read(sql, params) if collectors else None
         note(tables_in(sql) if row is None else frozenset({row}))
+        if row is not None:
+            _hear_instances(row[0])
+        if collectors:
+            _expected.set(row)
+    elif collectors:
+        _expected.set(None)
     result = execute(sql, params, many, context)
     if _write_listeners and _WRITE.match(sql):
         tables = tables_in(sql) - _covered.get()
