@@ -321,11 +321,11 @@ async def test_a_page_whose_update_is_under_way_is_not_adopted(monkeypatch):
         first = await rt.open("/aud/list/")
         hub = rt.hub
         (page,) = hub.members
-        hub.busy.add(page)  # as while the hub computes its update
+        hub._hold([page])  # as while the hub computes its update
         try:
             second = await rt.open("/aud/list/")
         finally:
-            hub.busy.discard(page)
+            hub._unhold([page])
         assert live_pages(rt) == 2  # it rendered and kept its own
         await create("beta")
         await equal_to_a_reload(first, second)

@@ -165,6 +165,9 @@ def test_not_a_dict(value):
     [
         ("COALESCE_SECONDS", -1),
         ("COALESCE_SECONDS", "fast"),
+        ("INLINE_UPDATE_PAGES", -1),
+        ("INLINE_UPDATE_PAGES", True),
+        ("INLINE_UPDATE_PAGES", 1.5),
         ("IGNORE_MODELS", "sessions.session"),
         ("IGNORE_MODELS", ["sessions"]),
         ("CHANGE_FEED", "no.such.Feed"),
@@ -195,6 +198,7 @@ def test_all_keys_valid():
         "MORPH_SCRIPT": "js/idiomorph.js",
         "CHANGE_FEED": "django_rt.changes.memory.MemoryFeed",
         "COALESCE_SECONDS": 0,
+        "INLINE_UPDATE_PAGES": 0,
         "DIRECT_WRITES": False,
         "IGNORE_MODELS": ["sessions.session"],
         "ACCESS_CHECK_SECONDS": 1,

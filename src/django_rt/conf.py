@@ -37,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     # update per page. 0: a lone change goes at once, and the changes that arrive while a
     # batch is processed make the next one.
     "COALESCE_SECONDS": 0.0,
+    # Live pages (one per audience) that a commit's own thread may update before its
+    # commit returns, when the hub is idle and none of them runs its view again: a lone
+    # save reaches its pages without waiting for the hub's thread, and the committing
+    # request spends the time of a few regions' renders. 0: the hub's thread does all.
+    "INLINE_UPDATE_PAGES": 4,
     # Write an audience's patch frame, built once, to each socket's transport where the
     # server's socket state can be read (uvicorn --ws websockets-sansio; docs/deploy.md),
     # rather than through each socket's ASGI send.
@@ -138,6 +143,12 @@ class Settings:
         if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < 10:
             problems.append(
                 f"DJANGO_RT['COALESCE_SECONDS'] must be a number of seconds, not {delay!r}."
+            )
+        inline = user.get("INLINE_UPDATE_PAGES", DEFAULTS["INLINE_UPDATE_PAGES"])
+        if not isinstance(inline, int) or isinstance(inline, bool) or inline < 0:
+            problems.append(
+                "DJANGO_RT['INLINE_UPDATE_PAGES'] must be a number of pages (0 or more), "
+                f"not {inline!r}."
             )
         direct = user.get("DIRECT_WRITES", DEFAULTS["DIRECT_WRITES"])
         if not isinstance(direct, bool):

@@ -16,9 +16,11 @@ import contextvars
 import functools
 import logging
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -29,7 +31,7 @@ from django.db.models import Manager, Model, Prefetch, QuerySet
 
 from . import wire
 from .broadcasting import BROADCAST_LABEL, decode
-from .changes import DELETE, Change, get_feed, needs_resync
+from .changes import DELETE, Change, committing, get_feed, needs_resync
 from .conf import rt_settings
 from .live import audience, reads
 from .live.page import ANY, Changes, LivePage, NeedsRefresh, stale_op
@@ -41,6 +43,7 @@ from .workers import run_in_hub_thread
 logger = logging.getLogger("django_rt")
 
 C = TypeVar("C")
+R = TypeVar("R")
 
 #: Seconds between the tries of a batch that met a database error, and the longest
 #: wait between two tries to update the pages that it left behind.
@@ -387,7 +390,7 @@ class Hub:
         #: The same pages by the prefix of their key (what joining pages look them up
         #: by before they render), and the pages whose update is being computed.
         self.prefixes: dict[Hashable, dict[LivePage, None]] = {}
-        self.busy: set[LivePage] = set()
+        self.busy: dict[LivePage, int] = {}
         self.showing: dict[Client, LivePage] = {}
         self.joining: dict[Client, list[Change]] = {}
         #: The live pages by what they depend on, and what each one is indexed by:
@@ -406,6 +409,12 @@ class Hub:
         #: the database answers again.
         self.retrying: set[Client] = set()
         self.recovering: asyncio.Task[None] | None = None
+        #: Held while a batch's pages are computed (in the hub's thread, or in the
+        #: thread that committed it: see :meth:`_update_at_once`), and while ``busy``
+        #: changes.
+        self.working = threading.Lock()
+        self.gate = threading.Lock()
+        self.loop_thread = threading.get_ident()
         self.unsubscribe = get_feed().subscribe(self.receive)
         weakref.finalize(self, self.unsubscribe)
 
@@ -588,12 +597,97 @@ class Hub:
 
     def receive(self, changes: Sequence[Change]) -> None:
         """Feed subscriber: any thread."""
-        if not self.loop.is_closed():
-            # A fresh context: the publisher's (a request's, a worker thread's) must not
-            # leak into the hub's task.
-            self.loop.call_soon_threadsafe(
-                self._enqueue, list(changes), context=contextvars.Context()
-            )
+        if self.loop.is_closed():
+            return
+        if committing() and self._update_at_once(changes):
+            return
+        # A fresh context: the publisher's (a request's, a worker thread's) must not
+        # leak into the hub's task.
+        self.loop.call_soon_threadsafe(self._enqueue, list(changes), context=contextvars.Context())
+
+    def _update_at_once(self, changes: Sequence[Change]) -> bool:
+        """In the thread that committed ``changes``, before its commit returns: update
+        their pages here, without a thread hop, when the hub is idle (no batch under
+        way or waiting, no page joining or failing), at most ``INLINE_UPDATE_PAGES``
+        pages are affected, and none of them runs its view again (the commit takes a
+        few regions' renders, not a view's queries). Returns whether it did: else the
+        hub's thread takes the batch, as any other."""
+        most = rt_settings.INLINE_UPDATE_PAGES
+        if (
+            not most
+            or threading.get_ident() == self.loop_thread
+            or self.pending
+            or self.flushing is not None
+            or self.busy
+            or self.joining
+            or self.retrying
+            or needs_resync(changes)
+            or any(change.model in self._MESSAGES for change in changes)
+        ):
+            return False
+        if not self.working.acquire(blocking=False):
+            return False  # a batch is being computed: this one follows it
+        try:
+            # A fresh context, as the hub's task has: what the committing code collects
+            # (its reads, its request's) must not see the pages' queries.
+            return contextvars.Context().run(self._update_here, changes, most)
+        except Exception:  # the commit must not fail for its pages: the loop tries again
+            logger.exception("django-rt: updating pages in the committing thread failed")
+            return False
+        finally:
+            self.working.release()
+
+    def _update_here(self, changes: Sequence[Change], most: int) -> bool:
+        pages = self.affected_pages(changes)
+        if len(pages) > most or self.flushing is not None or self.busy:
+            return False
+        groups = {page: list(members) for page in pages if (members := self.members.get(page))}
+        if not groups:
+            return True  # no page shows them
+        locked: list[LivePage] = []
+        try:
+            for page in groups:
+                # Not waiting: this thread may hold it (a view run again for a page
+                # saves a row), or another thread renders the page (a resync).
+                if not page.lock.acquire(blocking=False):
+                    return False
+                locked.append(page)
+            batch = self._batch(changes)
+            if any(page.failed is not None or page.reruns_for(batch) for page in groups):
+                return False
+            self._hold(groups)
+            try:
+                self._update(changes, groups, self._ready, batch=batch, held=True)
+            finally:
+                self._unhold(groups)
+        finally:
+            for page in locked:
+                page.lock.release()
+        return True
+
+    def _ready(self, delivery: Delivery) -> None:
+        """Any thread: hand a page's update to the loop, which sends it."""
+        self.loop.call_soon_threadsafe(self._deliver, delivery)
+
+    def _hold(self, groups: Iterable[LivePage]) -> None:
+        """Mark pages whose update is being computed (no joining page adopts them)."""
+        with self.gate:
+            for page in groups:
+                self.busy[page] = self.busy.get(page, 0) + 1
+
+    def _unhold(self, groups: Iterable[LivePage]) -> None:
+        with self.gate:
+            for page in groups:
+                count = self.busy.get(page, 0) - 1
+                if count > 0:
+                    self.busy[page] = count
+                else:
+                    self.busy.pop(page, None)
+
+    def _exclusive(self, function: Callable[..., R], *args: Any) -> R:
+        """In the hub's thread: ``function(*args)``, alone (see :attr:`working`)."""
+        with self.working:
+            return function(*args)
 
     # broadcasts ----------------------------------------------------------------------
 
@@ -767,7 +861,7 @@ class Hub:
                 # Its existence too: a saved row may turn out gone (its key changed).
                 pages.update(index.get(("e", change.model, change.pk), ()))
             else:  # any of the rows pages show: each may be gone
-                for pk in self.rows.get(change.model, ()):
+                for pk in tuple(self.rows.get(change.model, ())):
                     pages.update(index.get(("i", change.model, pk), ()))
                     pages.update(index.get(("e", change.model, pk), ()))
         return pages
@@ -793,30 +887,27 @@ class Hub:
         if not pages:
             return
 
-        def ready(delivery: Delivery) -> None:
-            # In the hub's thread, page after page: each frame leaves as soon as it is
-            # computed, not after the batch's last page.
-            self.loop.call_soon_threadsafe(self._deliver, delivery)
-
         groups = {page: list(self.members[page]) for page in pages if page in self.members}
-        self.busy.update(groups)
+        self._hold(groups)
         try:
-            await run_in_hub_thread(self._update, changes, groups, ready)
+            # In the hub's thread, page after page: each frame leaves as soon as it is
+            # computed (_ready), not after the batch's last page.
+            await run_in_hub_thread(self._exclusive, self._update, changes, groups, self._ready)
             await asyncio.sleep(0)  # the last deliveries scheduled from the thread
         finally:
-            self.busy.difference_update(groups)
+            self._unhold(groups)
 
     async def _refreshing(
         self, groups: dict[LivePage, list[Client]]
     ) -> tuple[list[Delivery], set[Client]]:
         """:meth:`_refresh` in the hub's thread, and the deliveries."""
-        self.busy.update(groups)
+        self._hold(groups)
         try:
-            updates, failing = await run_in_hub_thread(self._refresh, groups)
+            updates, failing = await run_in_hub_thread(self._exclusive, self._refresh, groups)
             for delivery in updates:
                 self._deliver(delivery)
         finally:
-            self.busy.difference_update(groups)
+            self._unhold(groups)
         return updates, failing
 
     def _deliver(self, delivery: Delivery) -> None:
@@ -858,26 +949,26 @@ class Hub:
         changes: Sequence[Change],
         groups: dict[LivePage, list[Client]] | Iterable[Client],
         ready: Callable[[Delivery], None] | None = None,
+        batch: Changes | None = None,
+        held: bool = False,
     ) -> list[Delivery]:
         """In the hub's thread: refetch once, then update each page once for all the
         connections that show it (``groups``: by page, see :meth:`_groups`); ``ready``
-        hears of each page's update as soon as it is computed."""
+        hears of each page's update as soon as it is computed. ``batch``: the batch of
+        ``changes`` (:meth:`_batch`), if made already; ``held``: the pages' locks are
+        held already."""
         if not isinstance(groups, dict):
             groups = self._groups(groups)
-        wanted, known = self._wanted(changes)
-        batch = Changes(instances=known, evaluate=QueryCache())
-        batch.tables = {change.model for change in changes}
-        if wanted:
-            batch.unfetched = frozenset((label, pk) for label, pks in wanted.items() for pk in pks)
-            batch.fetch = functools.partial(self._fetch, wanted)
-            # Pages that run their views again for this batch take the rows from the
-            # contexts their views compute (see LivePage.rerun): fetched only for the
-            # others, or where a context does not hold them.
-            if not all(page.reruns_for(batch) for page in groups):
-                batch.complete()
+        if batch is None:
+            batch = self._batch(changes)
+        # Pages that run their views again for this batch take the rows from the
+        # contexts their views compute (see LivePage.rerun): fetched only for the
+        # others, or where a context does not hold them.
+        if batch.fetch is not None and not all(page.reruns_for(batch) for page in groups):
+            batch.complete()
         deliveries = []
         for page, members in groups.items():
-            with page.lock:
+            with nullcontext() if held else page.lock:
                 before = page.html
                 try:
                     try:
@@ -938,6 +1029,17 @@ class Hub:
                 deliveries.append(Delivery([client], own_ops, own_text, own.dependencies(), own))
         return deliveries
 
+    def _batch(self, changes: Sequence[Change]) -> Changes:
+        """The batch that updates pages for ``changes``: the rows known (deleted), and
+        those to fetch once a page needs them."""
+        wanted, known = self._wanted(changes)
+        batch = Changes(instances=known, evaluate=QueryCache())
+        batch.tables = {change.model for change in changes}
+        if wanted:
+            batch.unfetched = frozenset((label, pk) for label, pks in wanted.items() for pk in pks)
+            batch.fetch = functools.partial(self._fetch, wanted)
+        return batch
+
     def _wanted(
         self, changes: Sequence[Change]
     ) -> tuple[dict[str, set[str]], dict[tuple[str, str], Model | None]]:
@@ -947,7 +1049,7 @@ class Hub:
         rows: dict[tuple[str, str], Model | None] = {}
         for change in changes:
             if not change.pk:  # any of the table's rows: the ones pages show
-                for pk in self.rows.get(change.model, ()):
+                for pk in tuple(self.rows.get(change.model, ())):
                     wanted.setdefault(change.model, set()).add(pk)
                     rows.pop((change.model, pk), None)
                 continue

@@ -21,6 +21,7 @@ A feed that may have lost changes tells its subscribers with :data:`RESYNC_ALL`.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 from abc import ABC, abstractmethod
@@ -195,6 +196,17 @@ class ChangeFeed(ABC):
         return problems
 
 
+_committing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "django_rt_committing", default=False
+)
+
+
+def committing() -> bool:
+    """Whether the caller runs inside a commit's callback that publishes the changes
+    it made (in the thread that committed: a subscriber may act on them at once)."""
+    return _committing.get()
+
+
 class _Published:
     """The ``on_commit`` callback of one statement's changes. The statements of one
     transaction whose callbacks follow each other, in the same savepoint, form a
@@ -219,6 +231,13 @@ class _Published:
     def __call__(self) -> None:
         if self.done:
             return
+        token = _committing.set(True)
+        try:
+            self._publish()
+        finally:
+            _committing.reset(token)
+
+    def _publish(self) -> None:
         group = self.group
         if group is None:
             self.done = True
