@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError
 from django.test import override_settings
 
+from django_rt import hub as hub_module
 from django_rt.hub import Hub
 from django_rt.testing import RTClient
 
@@ -88,6 +89,23 @@ async def test_what_runs_a_view_or_reaches_many_pages_goes_to_the_hub(updates):
         assert updates == ["hub"]
         for page in pages:
             assert "same" in page.text() and page.shown == await page.fresh()
+
+
+async def test_a_burst_of_commits_is_left_to_the_hub(updates, monkeypatch):
+    monkeypatch.setattr(hub_module, "INLINE_QUIET", 60.0)  # however slow the machine
+    entry = await sync_to_async(Entry.objects.create)(name="alpha")
+    async with RTClient() as rt:
+        page = await rt.open(f"/live/name/{entry.pk}/")
+
+        def saves() -> None:
+            for name in ("beta", "gamma", "delta"):
+                entry.name = name
+                entry.save()
+
+        await sync_to_async(saves)()
+        await rt.settle()
+        assert updates[0] == "commit" and set(updates[1:]) == {"hub"}
+        assert page.text("h1") == "delta" and page.shown == await page.fresh()
 
 
 @override_settings(DJANGO_RT={"INLINE_UPDATE_PAGES": 0})

@@ -50,6 +50,11 @@ R = TypeVar("R")
 RETRY_DELAYS = (0.1, 0.5, 2.0)
 MAX_RETRY_DELAY = 5.0
 
+#: Seconds after a commit's thread updated pages during which the next commits leave
+#: their pages to the hub's thread: a burst of commits (a loop of saves) is gathered
+#: into few batches there, and its writer is not slowed by each update.
+INLINE_QUIET = 0.01
+
 #: Rows refetched by one query at most (a query's parameters are limited: SQLite's
 #: default is 32,766, older builds' 999).
 REFETCH_CHUNK = 500
@@ -415,6 +420,7 @@ class Hub:
         self.working = threading.Lock()
         self.gate = threading.Lock()
         self.loop_thread = threading.get_ident()
+        self.inline_ended: float | None = None  # time.monotonic() when one last ended
         self.unsubscribe = get_feed().subscribe(self.receive)
         weakref.finalize(self, self.unsubscribe)
 
@@ -608,13 +614,18 @@ class Hub:
     def _update_at_once(self, changes: Sequence[Change]) -> bool:
         """In the thread that committed ``changes``, before its commit returns: update
         their pages here, without a thread hop, when the hub is idle (no batch under
-        way or waiting, no page joining or failing), at most ``INLINE_UPDATE_PAGES``
-        pages are affected, and none of them runs its view again (the commit takes a
-        few regions' renders, not a view's queries). Returns whether it did: else the
-        hub's thread takes the batch, as any other."""
+        way or waiting, no page joining or failing, none updated here in the last
+        ``INLINE_QUIET`` seconds), at most ``INLINE_UPDATE_PAGES`` pages are affected,
+        and none of them runs its view again (the commit takes a few regions' renders,
+        not a view's queries). Returns whether it did: else the hub's thread takes the
+        batch, as any other."""
         most = rt_settings.INLINE_UPDATE_PAGES
         if (
             not most
+            or (
+                self.inline_ended is not None
+                and time.monotonic() - self.inline_ended < INLINE_QUIET
+            )
             or threading.get_ident() == self.loop_thread
             or self.pending
             or self.flushing is not None
@@ -635,6 +646,7 @@ class Hub:
             logger.exception("django-rt: updating pages in the committing thread failed")
             return False
         finally:
+            self.inline_ended = time.monotonic()
             self.working.release()
 
     def _update_here(self, changes: Sequence[Change], most: int) -> bool:
