@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -55,3 +56,9 @@ async def event(
         {Key.TYPE: Frame.EVENT, Key.REF: ref, Key.HANDLER: handler, **extra}
     )
     return await communicator.receive_json_from(timeout=5)
+
+
+async def rename(row: Any, name: str) -> None:
+    """Save ``row`` (an entry) under a new ``name``, from an async test."""
+    row.name = name
+    await sync_to_async(row.save)()

@@ -11,6 +11,7 @@ and a failure on the way, which costs the commit nothing.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,6 +22,7 @@ from django_rt import hub as hub_module
 from django_rt.hub import Hub
 from django_rt.testing import RTClient
 
+from .helpers import rename
 from .testapp.models import Entry
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -53,11 +55,6 @@ def hubs(monkeypatch) -> list[Hub]:
 
     monkeypatch.setattr(Hub, "__init__", init)
     return made
-
-
-async def rename(entry: Entry, name: str) -> None:
-    entry.name = name
-    await sync_to_async(entry.save)()
 
 
 async def test_a_lone_save_updates_its_page_in_the_thread_that_saved(updates):
@@ -108,41 +105,29 @@ async def test_a_burst_of_commits_is_left_to_the_hub(updates, monkeypatch):
         assert page.text("h1") == "delta" and page.shown == await page.fresh()
 
 
-@override_settings(DJANGO_RT={"INLINE_UPDATE_PAGES": 0})
-async def test_no_page_is_updated_in_the_committing_thread_when_none_may_be(updates):
-    entry = await sync_to_async(Entry.objects.create)(name="alpha")
-    async with RTClient() as rt:
-        page = await rt.open(f"/live/name/{entry.pk}/")
-        await rename(entry, "beta")
-        await rt.settle()
-        assert updates == ["hub"] and page.text("h1") == "beta"
+def held(what: str, hub: Hub) -> AbstractContextManager[object]:
+    """What keeps a commit from updating its pages itself."""
+    if what == "none may be":
+        return override_settings(DJANGO_RT={"INLINE_UPDATE_PAGES": 0})
+    if what == "a batch is under way":
+        return hub.working  # as while the hub's thread computes another batch
+    (live,) = hub.members  # its page's lock, held by the committing thread itself: as
+    return live.lock  # a view run again under it that saves a row (no deadlock)
 
 
-async def test_a_page_locked_by_the_committing_thread_waits_for_the_hub(updates, hubs):
+@pytest.mark.parametrize("what", ["none may be", "a batch is under way", "its page is locked"])
+async def test_a_commit_that_may_not_update_its_pages_leaves_them_to_the_hub(updates, hubs, what):
     entry = await sync_to_async(Entry.objects.create)(name="alpha")
     async with RTClient() as rt:
         page = await rt.open(f"/live/name/{entry.pk}/")
         (hub,) = hubs
-        (live,) = hub.members
 
-        def save_holding_the_page() -> None:
-            # As a view run again under the page's lock that saves a row: no deadlock.
-            with live.lock:
+        def save() -> None:
+            with held(what, hub):
                 entry.name = "beta"
                 entry.save()
 
-        await sync_to_async(save_holding_the_page)()
-        await rt.settle()
-        assert updates == ["hub"] and page.text("h1") == "beta"
-
-
-async def test_a_batch_under_way_keeps_the_next_one_for_the_hub(updates, hubs):
-    entry = await sync_to_async(Entry.objects.create)(name="alpha")
-    async with RTClient() as rt:
-        page = await rt.open(f"/live/name/{entry.pk}/")
-        (hub,) = hubs
-        with hub.working:  # as while the hub's thread computes another batch
-            await rename(entry, "beta")
+        await sync_to_async(save)()
         await rt.settle()
         assert updates == ["hub"] and page.text("h1") == "beta"
 

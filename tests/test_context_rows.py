@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django_rt import hub as hub_module
 from django_rt.testing import RTClient
 
+from .helpers import rename
 from .testapp.models import Entry
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -35,11 +36,6 @@ def fetches(monkeypatch) -> list[Any]:
 
     monkeypatch.setattr(hub_module.Hub, "_fetch", counted)
     return fetched
-
-
-async def rename(entry: Entry, name: str) -> None:
-    entry.name = name
-    await sync_to_async(entry.save)()
 
 
 async def test_a_page_whose_view_runs_again_shows_the_row_its_view_read(fetches):

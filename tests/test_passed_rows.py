@@ -22,6 +22,7 @@ from django_rt.changes import Change, get_feed
 from django_rt.live import reads
 from django_rt.testing import RTClient
 
+from .helpers import rename
 from .testapp import views
 from .testapp.models import Entry
 
@@ -125,11 +126,6 @@ def runs(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(views.EntryNameView, "get_context_data", get_context_data)
     return ran
-
-
-async def rename(entry: Entry, name: str) -> None:
-    entry.name = name
-    await sync_to_async(entry.save)()
 
 
 async def test_a_page_of_a_row_passed_on_follows_it_without_its_view(runs):
