@@ -415,8 +415,8 @@ class Hub:
         self.retrying: set[Client] = set()
         self.recovering: asyncio.Task[None] | None = None
         #: Held while a batch's pages are computed (in the hub's thread, or in the
-        #: thread that committed it: see :meth:`_update_at_once`), and while ``busy``
-        #: changes.
+        #: thread that committed it: see :meth:`_update_at_once`); and while ``busy``
+        #: changes (it is counted from both).
         self.working = threading.Lock()
         self.gate = threading.Lock()
         self.loop_thread = threading.get_ident()
@@ -633,7 +633,8 @@ class Hub:
             or self.joining
             or self.retrying
             or needs_resync(changes)
-            or any(change.model in self._MESSAGES for change in changes)
+            # A deleted row that a page itself shows runs its view again.
+            or any(change.kind == DELETE or change.model in self._MESSAGES for change in changes)
         ):
             return False
         if not self.working.acquire(blocking=False):

@@ -207,11 +207,16 @@ class ReadSet(set[Read]):
         existence alone. A read whose result no instance came from (``values()``, a
         row that was not found, a cached result) counts as a read of the whole row."""
         clean: dict[tuple[str, str], int] = {}
+        touched: set[tuple[str, str]] = set()
         for record in self.loaded:
-            fine = record.untouched and not record.instance._state.adding
-            clean[record.key] = clean.get(record.key, 0) + 1 if fine else -1
+            if record.untouched and not record.instance._state.adding:
+                clean[record.key] = clean.get(record.key, 0) + 1
+            else:
+                touched.add(record.key)
         return frozenset(
-            key for key, count in self.row_reads.items() if clean.get(key, 0) == count and count > 0
+            key
+            for key, count in self.row_reads.items()
+            if key not in touched and clean.get(key, 0) == count
         )
 
 
