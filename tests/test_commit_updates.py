@@ -70,6 +70,15 @@ async def test_a_lone_save_updates_its_page_in_the_thread_that_saved(updates):
         assert listing.shown == await listing.fresh()
 
 
+async def test_a_delete_goes_to_the_hub(updates):
+    entry = await sync_to_async(Entry.objects.create)(name="alpha")
+    async with RTClient() as rt:
+        page = await rt.open(f"/live/name/{entry.pk}/")
+        await sync_to_async(entry.delete)()  # the page shows the row: its view runs again
+        await rt.settle()
+        assert updates == ["hub"] and page.reloads == 1  # the view now answers 404
+
+
 async def test_what_runs_a_view_or_reaches_many_pages_goes_to_the_hub(updates):
     entries = [await sync_to_async(Entry.objects.create)(name=f"e{n}") for n in range(5)]
     async with RTClient() as rt:
